@@ -1,0 +1,36 @@
+# Two commands for a new user (see README.md):
+#   make demo   install into .venv, draw the test pattern on the default device, write svga-demo.png
+#   make test   install into .venv (with test tools), run ruff and the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast lab lint clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[all,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/svga demo --out svga-demo.png
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Everything: unit tests, qtest differential tests against QEMU, and the guest lab.
+test: lint
+	$(BIN)/pytest
+
+# Only the fast tests: no QEMU, no guest.
+test-fast: lint
+	$(BIN)/pytest -m "not qemu and not lab"
+
+# Only the guest lab (root, the lab's Debian packages: svga lab setup).
+lab: $(STAMP)
+	$(BIN)/pytest -m lab
+
+clean:
+	rm -rf $(VENV) svga-demo.png .pytest_cache

@@ -1,0 +1,336 @@
+"""Protocol layer: the SVGA II FIFO command table, and encoders/decoders derived from it.
+
+Each command is one row of :data:`COMMANDS`: its id, its name, its fixed 32-bit fields
+in order, and its variable-length tails (byte strings whose size follows from the fixed
+fields, padded to whole words). Every command's length comes from this one place, so the
+driver's encoder, the model's decoder and the ``svga check`` lint can never disagree about
+where the next command starts (the bug QEMU's hand-counted parser has).
+
+Layouts are those of ``lib/vmware/svga_reg.h`` in the VMware SVGA Device Developer Kit;
+the deprecated commands the header no longer lists (RECT_FILL, RECT_ROP_FILL,
+RECT_ROP_COPY) follow the older header QEMU still implements.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from svga.errors import IncompleteCommand, ProtocolError, UnknownCommand
+
+
+class Cmd(IntEnum):
+    """FIFO command ids."""
+
+    INVALID_CMD = 0
+    UPDATE = 1
+    RECT_FILL = 2
+    RECT_COPY = 3
+    RECT_ROP_FILL = 13
+    RECT_ROP_COPY = 14
+    DEFINE_CURSOR = 19
+    DEFINE_ALPHA_CURSOR = 22
+    UPDATE_VERBOSE = 25
+    FRONT_ROP_FILL = 29
+    FENCE = 30
+    ESCAPE = 33
+    DEFINE_SCREEN = 34
+    DESTROY_SCREEN = 35
+    DEFINE_GMRFB = 36
+    BLIT_GMRFB_TO_SCREEN = 37
+    BLIT_SCREEN_TO_GMRFB = 38
+    ANNOTATION_FILL = 39
+    ANNOTATION_COPY = 40
+    DEFINE_GMR2 = 41
+    REMAP_GMR2 = 42
+
+
+ROP_COPY = 0x03
+GMR_NULL = 0xFFFFFFFF
+GMR_FRAMEBUFFER = 0xFFFFFFFE
+SCREEN_MUST_BE_SET = 1 << 0
+SCREEN_IS_PRIMARY = 1 << 1
+SCREEN_FULLSCREEN_HINT = 1 << 2
+SCREEN_DEACTIVATE = 1 << 3
+SCREEN_BLANKING = 1 << 4
+SCREEN_OBJECT_V1_SIZE = 28
+"""sizeof(SVGAScreenObject) without backingStore and cloneCount."""
+SCREEN_OBJECT_V2_SIZE = 44
+"""sizeof(SVGAScreenObject) with backingStore (ptr.gmrId, ptr.offset, pitch) and cloneCount."""
+REMAP_GMR2_VIA_GMR = 1 << 0
+REMAP_GMR2_PPN64 = 1 << 1
+REMAP_GMR2_SINGLE_PPN = 1 << 2
+MAX_DATASIZE = 256 * 1024
+
+
+def _words(nbytes: int) -> int:
+    return (nbytes + 3) // 4
+
+
+def mask_row_bytes(width: int, depth: int) -> int:
+    """Bytes in one cursor mask scanline: ``width * depth`` bits padded to 32 bits."""
+    return (width * depth + 31) // 32 * 4
+
+
+def _and_mask_bytes(f: Mapping[str, int]) -> int:
+    return mask_row_bytes(f["width"], f["and_mask_depth"]) * f["height"]
+
+
+def _xor_mask_bytes(f: Mapping[str, int]) -> int:
+    return mask_row_bytes(f["width"], f["xor_mask_depth"]) * f["height"]
+
+
+def _remap_bytes(f: Mapping[str, int]) -> int:
+    flags = f["flags"]
+    if flags & REMAP_GMR2_VIA_GMR:
+        return 8
+    entries = 1 if flags & REMAP_GMR2_SINGLE_PPN else f["num_pages"]
+    return entries * (8 if flags & REMAP_GMR2_PPN64 else 4)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    signed: bool = False
+
+
+@dataclass(frozen=True)
+class Tail:
+    """A variable-length byte string after the fixed fields; ``size`` gives its length in
+    bytes from the fixed fields. It occupies whole words in the FIFO."""
+
+    name: str
+    size: Callable[[Mapping[str, int]], int]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    id: int
+    name: str
+    fields: tuple[Field, ...]
+    tails: tuple[Tail, ...] = ()
+    doc: str = ""
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def fixed_words(self) -> int:
+        """Words including the command id, before any tail."""
+        return 1 + len(self.fields)
+
+    def tail_words(self, args: Mapping[str, int]) -> int:
+        return sum(_words(t.size(args)) for t in self.tails)
+
+
+def _f(*names: str) -> tuple[Field, ...]:
+    return tuple(Field(n.lstrip("~"), signed=n.startswith("~")) for n in names)
+
+
+_RECT = ("x", "y", "width", "height")
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(Cmd.UPDATE, "UPDATE", _f(*_RECT), doc="copy a GFB rectangle to the screen"),
+    CommandSpec(Cmd.RECT_FILL, "RECT_FILL", _f("color", *_RECT),
+                doc="fill a rectangle with a raw pixel value (deprecated cap bit 0x1)"),
+    CommandSpec(Cmd.RECT_COPY, "RECT_COPY",
+                _f("src_x", "src_y", "dest_x", "dest_y", "width", "height"),
+                doc="copy a rectangle within the framebuffer"),
+    CommandSpec(Cmd.RECT_ROP_FILL, "RECT_ROP_FILL", _f("color", *_RECT, "rop"),
+                doc="legacy raster-op fill"),
+    CommandSpec(Cmd.RECT_ROP_COPY, "RECT_ROP_COPY",
+                _f("src_x", "src_y", "dest_x", "dest_y", "width", "height", "rop"),
+                doc="legacy raster-op copy"),
+    CommandSpec(Cmd.DEFINE_CURSOR, "DEFINE_CURSOR",
+                _f("id", "hotspot_x", "hotspot_y", "width", "height", "and_mask_depth",
+                   "xor_mask_depth"),
+                (Tail("and_mask", _and_mask_bytes), Tail("xor_mask", _xor_mask_bytes)),
+                doc="AND/XOR mask cursor; each scanline padded to 32 bits"),
+    CommandSpec(Cmd.DEFINE_ALPHA_CURSOR, "DEFINE_ALPHA_CURSOR",
+                _f("id", "hotspot_x", "hotspot_y", "width", "height"),
+                (Tail("image", lambda f: f["width"] * f["height"] * 4),),
+                doc="32-bit BGRA cursor"),
+    CommandSpec(Cmd.UPDATE_VERBOSE, "UPDATE_VERBOSE", _f(*_RECT, "reason"),
+                doc="UPDATE with a reason word"),
+    CommandSpec(Cmd.FRONT_ROP_FILL, "FRONT_ROP_FILL", _f("color", *_RECT, "rop"),
+                doc="fill on the front buffer (FIFO_CAP_ACCELFRONT)"),
+    CommandSpec(Cmd.FENCE, "FENCE", _f("fence"), doc="write the value to FIFO_FENCE when reached"),
+    CommandSpec(Cmd.ESCAPE, "ESCAPE", _f("nsid", "size"), (Tail("data", lambda f: f["size"]),),
+                doc="vendor escape with a payload of 'size' bytes"),
+    CommandSpec(Cmd.DEFINE_SCREEN, "DEFINE_SCREEN",
+                _f("struct_size", "id", "flags", "width", "height", "~root_x", "~root_y"),
+                (Tail("extension", lambda f: f["struct_size"] - SCREEN_OBJECT_V1_SIZE),),
+                doc="SVGAScreenObject; 'extension' is backingStore + cloneCount when struct_size is 44"),
+    CommandSpec(Cmd.DESTROY_SCREEN, "DESTROY_SCREEN", _f("screen_id")),
+    CommandSpec(Cmd.DEFINE_GMRFB, "DEFINE_GMRFB",
+                _f("gmr_id", "offset", "bytes_per_line", "format"),
+                doc="format = bitsPerPixel | colorDepth << 8"),
+    CommandSpec(Cmd.BLIT_GMRFB_TO_SCREEN, "BLIT_GMRFB_TO_SCREEN",
+                _f("~src_x", "~src_y", "~left", "~top", "~right", "~bottom", "dest_screen_id")),
+    CommandSpec(Cmd.BLIT_SCREEN_TO_GMRFB, "BLIT_SCREEN_TO_GMRFB",
+                _f("~dest_x", "~dest_y", "~left", "~top", "~right", "~bottom", "src_screen_id")),
+    CommandSpec(Cmd.ANNOTATION_FILL, "ANNOTATION_FILL", _f("color"),
+                doc="the next blit to a screen was a fill with this BGRX colour"),
+    CommandSpec(Cmd.ANNOTATION_COPY, "ANNOTATION_COPY", _f("~src_x", "~src_y", "src_screen_id"),
+                doc="the next blit to a screen was a copy from this screen"),
+    CommandSpec(Cmd.DEFINE_GMR2, "DEFINE_GMR2", _f("gmr_id", "num_pages")),
+    CommandSpec(Cmd.REMAP_GMR2, "REMAP_GMR2", _f("gmr_id", "flags", "offset_pages", "num_pages"),
+                (Tail("pages", _remap_bytes),)),
+)
+
+BY_ID: dict[int, CommandSpec] = {int(c.id): c for c in COMMANDS}
+BY_NAME: dict[str, CommandSpec] = {c.name: c for c in COMMANDS}
+
+
+def spec_for(cmd: int | str) -> CommandSpec:
+    """The table row for a command id or name (``"RECT_FILL"``, ``2``)."""
+    if isinstance(cmd, str):
+        try:
+            return BY_NAME[cmd.upper()]
+        except KeyError:
+            raise ProtocolError(f"unknown command name {cmd!r}") from None
+    try:
+        return BY_ID[int(cmd)]
+    except KeyError:
+        raise UnknownCommand(int(cmd)) from None
+
+
+@dataclass
+class Command:
+    """One decoded or to-be-encoded command."""
+
+    spec: CommandSpec
+    args: dict[str, int]
+    tails: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def id(self) -> int:
+        return int(self.spec.id)
+
+    def __getattr__(self, item: str) -> int | bytes:
+        # Fields and tails read as attributes: cmd.width, cmd.xor_mask.
+        if item in ("spec", "args", "tails"):
+            raise AttributeError(item)
+        if item in self.args:
+            return self.args[item]
+        if item in self.tails:
+            return self.tails[item]
+        raise AttributeError(f"{self.spec.name} has no field {item!r}")
+
+    @property
+    def nwords(self) -> int:
+        return self.spec.fixed_words + self.spec.tail_words(self.args)
+
+    def encode(self) -> bytes:
+        return encode(self.spec.name, **self.args, **self.tails)
+
+    def text(self) -> str:
+        """``NAME field=value ...`` with tails shown by size."""
+        parts = [self.spec.name]
+        parts += [f"{k}={v}" for k, v in self.args.items()]
+        parts += [f"{k}=<{len(v)} bytes>" for k, v in self.tails.items()]
+        return " ".join(parts)
+
+
+def encode(cmd: int | str, **kwargs: int | bytes) -> bytes:
+    """Encode one command: ``encode("RECT_FILL", color=0xff0000, x=0, y=0, width=8, height=8)``.
+
+    Every fixed field is required; tails are byte strings of exactly the size the fixed
+    fields call for (zero-padded to a whole word here)."""
+    spec = spec_for(cmd)
+    names = spec.field_names
+    unknown = set(kwargs) - set(names) - {t.name for t in spec.tails}
+    if unknown:
+        raise ProtocolError(f"{spec.name} has no field {sorted(unknown)[0]!r}")
+    values: list[int] = [int(spec.id)]
+    args: dict[str, int] = {}
+    for f in spec.fields:
+        if f.name not in kwargs:
+            raise ProtocolError(f"{spec.name} needs field {f.name!r}")
+        v = int(kwargs[f.name])  # type: ignore[arg-type]
+        lo, hi = (-(1 << 31), (1 << 31) - 1) if f.signed else (0, 0xFFFFFFFF)
+        if not lo <= v <= hi:
+            raise ProtocolError(f"{spec.name}.{f.name}={v} does not fit a 32-bit field")
+        args[f.name] = v
+        values.append(v & 0xFFFFFFFF)
+    out = bytearray(struct.pack(f"<{len(values)}I", *values))
+    for t in spec.tails:
+        want = t.size(args)
+        if want < 0 or want > MAX_DATASIZE:
+            raise ProtocolError(f"{spec.name}.{t.name} would be {want} bytes")
+        data = bytes(kwargs.get(t.name, b""))  # type: ignore[arg-type]
+        if len(data) != want:
+            raise ProtocolError(
+                f"{spec.name}.{t.name} must be {want} bytes for these fields, got {len(data)}"
+            )
+        out += data + bytes(-len(data) % 4)
+    return bytes(out)
+
+
+def decode(words: np.ndarray | bytes | memoryview, pos: int = 0, base_offset: int | None = None
+           ) -> tuple[Command, int]:
+    """Decode the command starting at word ``pos`` of ``words`` (uint32, little-endian).
+
+    Returns the command and its length in words. Raises :class:`UnknownCommand` for an id
+    not in the table and :class:`IncompleteCommand` when the words run out; ``base_offset``
+    (a byte offset) only makes those messages name where the command sits."""
+    if not isinstance(words, np.ndarray):
+        words = np.frombuffer(bytes(words), dtype="<u4")
+    where = None if base_offset is None else base_offset
+    avail = len(words) - pos
+    if avail <= 0:
+        raise IncompleteCommand("command", 1, 0, where)
+    cid = int(words[pos])
+    spec = BY_ID.get(cid)
+    if spec is None:
+        raise UnknownCommand(cid, where)
+    if avail < spec.fixed_words:
+        raise IncompleteCommand(spec.name, spec.fixed_words, avail, where)
+    args: dict[str, int] = {}
+    for i, f in enumerate(spec.fields):
+        v = int(words[pos + 1 + i])
+        if f.signed and v & 0x80000000:
+            v -= 1 << 32
+        args[f.name] = v
+    total = spec.fixed_words
+    tails: dict[str, bytes] = {}
+    for t in spec.tails:
+        size = t.size(args)
+        if size < 0 or size > MAX_DATASIZE:
+            raise ProtocolError(
+                f"{spec.name}"
+                + (f" at FIFO offset {where}" if where is not None else "")
+                + f": {t.name} size {size} is out of range"
+            )
+        n = _words(size)
+        if avail < total + n:
+            raise IncompleteCommand(spec.name, total + n, avail, where)
+        tails[t.name] = words[pos + total: pos + total + n].astype("<u4").tobytes()[:size]
+        total += n
+    return Command(spec, args, tails), total
+
+
+def decode_all(data: bytes | np.ndarray) -> list[Command]:
+    """Decode a whole linear command stream (for tools and tests)."""
+    words = data if isinstance(data, np.ndarray) else np.frombuffer(bytes(data), dtype="<u4")
+    out, pos = [], 0
+    while pos < len(words):
+        cmd, n = decode(words, pos, base_offset=pos * 4)
+        out.append(cmd)
+        pos += n
+    return out
+
+
+def command_words(cmd: int | str, **fields: int) -> int:
+    """Length in words of a command with these fixed fields (no tail data needed)."""
+    spec = spec_for(cmd)
+    return spec.fixed_words + spec.tail_words(fields)

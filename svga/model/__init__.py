@@ -1,0 +1,1 @@
+"""The software model of the SVGA II device (a transport from the driver's view)."""

@@ -1,0 +1,216 @@
+"""Tools layer: the ``svga`` command line.
+
+Each subcommand is a thin layer over the driver's public API (svga.device). Errors a user
+can cause or meet print one line, ``svga: error: ...``, and exit non-zero; no traceback
+unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+from svga.device import DEVICE_KINDS, Device, open_device
+from svga.errors import SVGAError
+
+EPILOG = """\
+devices:
+  auto     the SVGA II PCI device of this VM if there is one, else the software model
+  model    the built-in software model of the device (--profile vmware or qemu)
+  qemu     QEMU's real device model, driven from this host through qtest (needs qemu-system-x86)
+  pci      the first SVGA II PCI device (root; no kernel driver bound)
+  ADDR     a PCI address, e.g. 0000:00:02.0
+
+examples:
+  svga demo --out demo.png                 draw the test pattern on the default device
+  svga demo --device qemu --out qemu.png   the same on QEMU's device, screenshot by QEMU
+  svga info --device model --profile qemu  what a QEMU 7.2 guest sees
+  svga mode 1024x768                       set a mode on the default device
+"""
+
+
+def _add_device_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("device")
+    g.add_argument("--device", "-d", default="auto", metavar="DEV",
+                   help=f"which device: {', '.join(DEVICE_KINDS)} or a PCI address (default: auto)")
+    g.add_argument("--profile", choices=("vmware", "qemu"), default="vmware",
+                   help="capabilities of the software model: vmware (extended FIFO, fences, cursors, "
+                        "screen objects) or qemu (what QEMU 7.2 offers) (default: vmware)")
+    g.add_argument("--qemu-display", choices=("none", "vnc"), default="none",
+                   help="QEMU's display for --device qemu: none (capabilities 0x3) or vnc "
+                        "(0xE3: hardware cursor) (default: none)")
+    g.add_argument("--accel", choices=("auto", "on", "off"), default="auto",
+                   help="use the device's own fill/copy: auto (where it is right), on, off")
+
+
+def _open(args: argparse.Namespace) -> Device:
+    options = {"profile": args.profile}
+    if args.device == "qemu":
+        options = {"qemu_display": args.qemu_display}
+    elif args.device not in ("auto", "model"):
+        options = {}
+    return open_device(args.device, accel=args.accel, **options)
+
+
+def parse_mode(text: str) -> tuple[int, int, int]:
+    """``1024x768`` or ``1024x768x32`` -> (width, height, bpp)."""
+    m = re.fullmatch(r"(\d+)x(\d+)(?:x(\d+))?", text.strip().lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"mode {text!r} is not WIDTHxHEIGHT or WIDTHxHEIGHTxBPP")
+    return int(m[1]), int(m[2]), int(m[3] or 32)
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    if quiet:
+        return lambda s: None
+    return lambda s: print(f"svga: {s}", file=sys.stderr, flush=True)
+
+
+# -- subcommands --------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    with _open(args) as dev:
+        info = dev.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    mode = info["mode"]
+    print(f"device:            {info['device']}")
+    print(f"version:           SVGA_ID_{info['version']}")
+    print(f"capabilities:      0x{info['capabilities']:08x} {' '.join(info['capability_names']) or '-'}")
+    print(f"FIFO capabilities: 0x{info['fifo_capabilities']:08x} "
+          f"{' '.join(info['fifo_capability_names']) or '-'}")
+    print(f"VRAM:              {info['vram_size'] // 1024} KiB (framebuffer {info['fb_size'] // 1024} KiB)")
+    print(f"FIFO:              {info['fifo_size'] // 1024} KiB")
+    print(f"largest mode:      {info['max_mode'][0]}x{info['max_mode'][1]}")
+    print(f"current mode:      {mode['width']}x{mode['height']}x{mode['bpp']} "
+          f"(depth {mode['depth']}, {mode['bytes_per_line']} bytes/line, "
+          f"{'enabled' if mode['enabled'] else 'disabled'})")
+    return 0
+
+
+def cmd_mode(args: argparse.Namespace) -> int:
+    width, height, bpp = args.mode
+    with _open(args) as dev:
+        mode = dev.set_mode(width, height, bpp)
+        if args.clear is not None:
+            dev.fill(args.clear, 0, 0, width, height)
+        print(f"mode {mode.width}x{mode.height}x{mode.bpp}, {mode.pitch} bytes/line, "
+              f"framebuffer at offset {mode.fb_offset}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from svga.tools.demo import draw_demo
+
+    width, height, _ = args.mode
+    say = _progress(args.quiet)
+    with _open(args) as dev:
+        say(f"device: {dev.transport.description}")
+        counts = draw_demo(dev, width, height, progress=say)
+        img = dev.screenshot(source=args.source)
+        _save(img, args.out)
+    say(f"{counts['fills']} fills, {counts['copies']} copies, {counts['updates']} updates")
+    print(args.out)
+    return 0
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    with _open(args) as dev:
+        dev.adopt_mode()
+        _save(dev.screenshot(source=args.source), args.out)
+    print(args.out)
+    return 0
+
+
+def _save(img, path: str) -> None:  # noqa: ANN001 - a PIL image
+    try:
+        img.save(path)
+    except (OSError, ValueError) as e:
+        raise SVGAError(f"cannot write {path}: {e}") from None
+
+
+# -- parser -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="svga",
+        description="Drive a VMware SVGA II display adapter from user space: on the real device "
+                    "in a VM, on QEMU's device model, or on the built-in software model.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks and driver logs")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("info", help="show the device, its version, capabilities, memory and mode",
+                       description="Negotiate with the device and print what it offers.")
+    _add_device_options(s)
+    s.add_argument("--json", action="store_true", help="print JSON instead of text")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("mode", help="set a display mode, e.g. 1024x768",
+                       description="Set WIDTHxHEIGHT[x32] (only 32 bpp is supported) and check the "
+                                   "device took it.")
+    s.add_argument("mode", type=parse_mode, metavar="WIDTHxHEIGHT[x32]")
+    s.add_argument("--clear", type=lambda v: int(v, 0), metavar="0xRRGGBB",
+                   help="fill the new mode with this colour")
+    _add_device_options(s)
+    s.set_defaults(func=cmd_mode)
+
+    s = sub.add_parser("demo", help="draw the test pattern and write a PNG screenshot",
+                       description="Draw a recognisable test pattern (gradient, fills, copies, tiny "
+                                   "updates, a cursor) and save a screenshot of it.")
+    _add_device_options(s)
+    s.add_argument("--mode", type=parse_mode, default=(800, 600, 32), metavar="WxH",
+                   help="mode to draw in (default: 800x600)")
+    s.add_argument("--out", "-o", default="svga-demo.png", help="PNG to write (default: svga-demo.png)")
+    s.add_argument("--source", choices=("display", "vram"), default="display",
+                   help="screenshot what the display shows (model, QEMU screendump) or read VRAM")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("screenshot", help="save what the device shows now as a PNG",
+                       description="Save the device's current screen (its current mode) as a PNG.")
+    _add_device_options(s)
+    s.add_argument("out", help="PNG to write")
+    s.add_argument("--source", choices=("display", "vram"), default="display",
+                   help="what the display shows, or the framebuffer memory")
+    s.set_defaults(func=cmd_screenshot)
+
+    for extension in _extensions():
+        extension(sub)
+    return p
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommands that live in their own tool modules (the lab, the lint)."""
+    found = []
+    for module, attr in (("svga.lab.cli", "add_parser"), ("svga.tools.check", "add_parser")):
+        try:
+            mod = __import__(module, fromlist=[attr])
+        except ImportError:
+            continue
+        found.append(getattr(mod, attr))
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="svga: %(levelname)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except SVGAError as e:
+        if args.debug:
+            raise
+        print(f"svga: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("svga: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""svga/fifo.py: the command ring, driven against the software model in both profiles
+(qemu: no extended FIFO, no RESERVE, no fences; vmware: extended FIFO, RESERVE, fences),
+plus a small fake device for the overrun path the model refuses to imitate."""
+
+import numpy as np
+import pytest
+
+from svga import commands
+from svga.device import Device
+from svga.errors import FifoError, ProtocolError
+from svga.fifo import Fifo
+from svga.model import ModelTransport
+from svga.registers import Cap, FifoCap, FifoReg, Reg, RegisterFile
+from svga.transport.base import ArrayMemory, Transport
+
+PROFILES = ["qemu", "vmware"]
+W, H = 64, 48
+
+
+def make(profile):
+    dev = Device(ModelTransport(profile=profile))
+    dev.set_mode(W, H)
+    return dev
+
+
+def fill_cmd(color, x=0, y=0, w=1, h=1):
+    return commands.encode("RECT_FILL", color=color, x=x, y=y, width=w, height=h)
+
+
+def pixels(dev):
+    return dev.read_vram().copy()
+
+
+@pytest.mark.parametrize("profile,expected_min", [("qemu", 16), ("vmware", 1164)])
+def test_init_lays_out_the_ring(profile, expected_min):
+    dev = make(profile)
+    mem = dev.transport.fifo
+    assert mem.read32(0) == expected_min
+    assert mem.read32(4) == dev.mem_size
+    assert mem.read32(8) == mem.read32(12) == expected_min
+    assert dev.regs.read(Reg.CONFIG_DONE) == 1
+    assert dev.regs.read(Reg.ENABLE) == 1
+
+
+def test_fifo_caps_only_with_extended_fifo():
+    assert make("qemu").fifo_caps == 0
+    caps = make("vmware").fifo_caps
+    assert caps & FifoCap.FENCE and caps & FifoCap.RESERVE
+
+
+WRAP_COMMANDS = {
+    # (name, fields): 2, 5, 6 and 7 words; QEMU has no safe 2-word command (FENCE is not).
+    "qemu": [("UPDATE", dict(x=0, y=0, width=1, height=1)),
+             ("RECT_FILL", dict(x=1, y=1, width=2, height=2)),
+             ("RECT_COPY", dict(src_x=1, src_y=1, dest_x=10, dest_y=10, width=2, height=2))],
+    "vmware": [("FENCE", dict(fence=7)),
+               ("UPDATE", dict(x=0, y=0, width=1, height=1)),
+               ("RECT_FILL", dict(x=1, y=1, width=2, height=2)),
+               ("RECT_COPY", dict(src_x=1, src_y=1, dest_x=10, dest_y=10, width=2, height=2))],
+}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_wrap_around_at_every_offset_near_max(profile):
+    """Start NEXT_CMD = STOP at each 4-byte offset in the last 40 bytes of the ring and send
+    commands of 2 to 7 words: each must land split across MAX -> MIN exactly as encoded, be
+    executed, and leave NEXT_CMD (and, after sync, STOP) at the wrapped position."""
+    dev = make(profile)
+    fifo, mem = dev.fifo, dev.transport.fifo
+    for name, fields in WRAP_COMMANDS[profile]:
+        for start in range(fifo.max - 40, fifo.max, 4):
+            mem.write32(FifoReg.NEXT_CMD * 4, start)
+            mem.write32(FifoReg.STOP * 4, start)
+            color = 0x010101 * ((start // 4) % 200 + 1)
+            args = dict(fields, color=color) if name == "RECT_FILL" else fields
+            blob = commands.encode(name, **args)
+            n = len(blob)
+            dev.fifo.write_command(blob)
+            first = min(n, fifo.max - start)
+            assert mem.read(start, first) + mem.read(fifo.min, n - first) == blob
+            want = start + n if start + n < fifo.max else fifo.min + (start + n - fifo.max)
+            assert mem.read32(FifoReg.NEXT_CMD * 4) == want
+            dev.sync()
+            assert mem.read32(FifoReg.STOP * 4) == want
+            vram = dev.read_vram()
+            if name == "RECT_FILL":
+                assert (vram[1:3, 1:3] == color).all()
+            if name == "RECT_COPY":
+                assert (vram[10:12, 10:12] == vram[1:3, 1:3]).all()
+            if name == "FENCE":
+                assert mem.read32(FifoReg.FENCE * 4) == 7
+
+
+def test_bounce_buffer_without_reserve():
+    """QEMU profile (no FIFO_CAP_RESERVE): a command of more than one dword goes through
+    the bounce buffer and is committed a dword at a time, NEXT_CMD following each."""
+    dev = make("qemu")
+    fifo, mem = dev.fifo, dev.transport.fifo
+    seen = []
+    orig = mem.write32
+
+    def spy(offset, value):
+        seen.append((offset, value))
+        orig(offset, value)
+
+    mem.write32 = spy
+    res = fifo.reserve(24)
+    assert not res.in_place
+    blob = fill_cmd(0xABCDEF, 0, 0, 4, 4)
+    res.buf[:] = blob
+    fifo.commit()
+    start = fifo.min
+    data_words = np.frombuffer(blob, "<u4")
+    # word, NEXT_CMD, word, NEXT_CMD, ...
+    assert seen == [
+        x for i, w in enumerate(data_words)
+        for x in ((start + 4 * i, int(w)), (FifoReg.NEXT_CMD * 4, start + 4 * (i + 1)))
+    ]
+    dev.sync()
+    assert (dev.read_vram()[:4, :4] == 0xABCDEF).all()
+
+
+def test_one_dword_reserves_in_place_without_reserve_cap():
+    fifo = make("qemu").fifo
+    res = fifo.reserve(4)
+    assert res.in_place
+    fifo.commit(0)
+
+
+def test_in_place_with_reserve_and_bounce_across_wrap():
+    dev = make("vmware")
+    fifo, mem = dev.fifo, dev.transport.fifo
+    res = fifo.reserve(24)
+    assert res.in_place
+    assert mem.read32(FifoReg.RESERVED * 4) == 24
+    res.buf[:] = np.frombuffer(fill_cmd(0x123456), np.uint8)
+    fifo.commit()
+    assert mem.read32(FifoReg.RESERVED * 4) == 0
+    dev.sync()
+    # Across the wrap: only 8 bytes before MAX, so the bounce buffer is used and copied in
+    # two chunks with one NEXT_CMD update.
+    mem.write32(FifoReg.NEXT_CMD * 4, fifo.max - 8)
+    mem.write32(FifoReg.STOP * 4, fifo.max - 8)
+    res = fifo.reserve(24)
+    assert not res.in_place
+    res.buf[:] = fill_cmd(0x654321, 3, 3)
+    fifo.commit()
+    assert mem.read32(FifoReg.NEXT_CMD * 4) == fifo.min + 16
+    dev.sync()
+    assert dev.read_vram()[3, 3] == 0x654321
+
+
+def test_commit_less_than_reserved_and_misuse():
+    dev = make("vmware")
+    fifo = dev.fifo
+    res = fifo.reserve(64)
+    blob = fill_cmd(0x00FF00, 5, 5)
+    res.buf[: len(blob)] = np.frombuffer(blob, np.uint8)
+    fifo.commit(len(blob))
+    dev.sync()
+    assert dev.read_vram()[5, 5] == 0x00FF00
+    with pytest.raises(ProtocolError, match="without a reservation"):
+        fifo.commit()
+    fifo.reserve(8)
+    with pytest.raises(ProtocolError, match="before the previous commit"):
+        fifo.reserve(8)
+    fifo.commit(0)
+    with pytest.raises(ProtocolError, match="multiple of 4"):
+        fifo.reserve(6)
+    with pytest.raises(ProtocolError, match="larger than the FIFO ring"):
+        fifo.reserve(fifo.ring_bytes)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_full_ring_waits_and_everything_runs(profile):
+    """Far more commands than the ring holds (and than QEMU runs per SYNC): the driver
+    waits for room by SYNC; every fill lands (the last one per pixel wins)."""
+    dev = make(profile)
+    n = 6000  # 6000 * 24 bytes is over 2 rings of 64 KiB
+    expected = np.zeros((H, W), dtype=np.uint32)
+    for i in range(n):
+        x, y = i % W, (i // W) % H
+        color = (i * 2654435761) & 0xFFFFFF
+        dev.fifo.write_command(fill_cmd(color, x, y))
+        expected[y, x] = color
+    dev.sync()
+    got = dev.read_vram()
+    mask = np.zeros((H, W), bool)
+    for i in range(n):
+        mask[(i // W) % H, i % W] = True
+    assert (got[mask] == expected[mask]).all()
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_batch_writes_one_copy_per_contiguous_run(profile):
+    dev = make(profile)
+    mem = dev.transport.fifo
+    writes = []
+    orig = mem.write
+
+    def spy(offset, data):
+        writes.append((offset, len(data)))
+        orig(offset, data)
+
+    mem.write = spy
+    cmds = [fill_cmd(i, i % W, 0) for i in range(300)]  # 7200 bytes: fits the empty ring at once
+    total = dev.fifo.write_batch(cmds)
+    assert total == 7200
+    assert writes == [(dev.fifo.min, 7200)]
+    dev.sync()
+    row = dev.read_vram()[0]
+    for x in range(W):
+        assert row[x] == max(i for i in range(300) if i % W == x)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_batch_larger_than_the_ring(profile):
+    dev = make(profile)
+    cmds = [fill_cmd((i * 7919) & 0xFFFFFF, i % W, (i // W) % H) for i in range(20000)]
+    dev.fifo.write_batch(cmds)
+    dev.sync()
+    got = dev.read_vram()
+    last = {}
+    for i in range(20000):
+        last[((i // W) % H, i % W)] = (i * 7919) & 0xFFFFFF
+    for (y, x), c in last.items():
+        assert got[y, x] == c
+
+
+def test_fences_on_vmware():
+    dev = make("vmware")
+    fifo, mem = dev.fifo, dev.transport.fifo
+    f1 = dev.fence()
+    f2 = dev.fence()
+    assert (f1, f2) == (1, 2)
+    # The FENCE commands are in the ring as the table encodes them.
+    assert mem.read(fifo.min, 16) == commands.encode("FENCE", fence=1) + commands.encode("FENCE", fence=2)
+    assert not fifo.fence_passed(2)
+    dev.wait_fence(f2)
+    assert mem.read32(FifoReg.FENCE * 4) == 2
+    assert fifo.fence_passed(1) and fifo.fence_passed(2)
+    # The counter skips 0 on wrap.
+    fifo.next_fence = 0xFFFFFFFF
+    assert dev.fence() == 1
+
+
+def test_no_fences_on_qemu_means_sync():
+    dev = make("qemu")
+    fifo, mem = dev.fifo, dev.transport.fifo
+    before = fifo.pointers()
+    assert dev.fence() == 1
+    assert fifo.pointers() == before  # nothing emitted
+    dev.fifo.write_command(fill_cmd(0x777777))
+    assert not fifo.fence_passed(1)
+    dev.wait_fence(1)  # a full sync
+    assert fifo.pending_bytes() == 0
+    assert dev.read_vram()[0, 0] == 0x777777
+    assert mem.read32(FifoReg.FENCE * 4) == 0  # word 6 is plain command memory here
+
+
+class OverrunningFifoDevice(Transport):
+    """A fake device whose parser, like QEMU's on a miscounted command, moves STOP
+    4080 bytes past NEXT_CMD on SYNC."""
+
+    kind = "fake"
+    description = "overrunning fake"
+
+    def __init__(self):
+        self.fifo = ArrayMemory(np.zeros(65536, np.uint8))
+        self.vram = ArrayMemory(np.zeros(1 << 20, np.uint8))
+        self.index = 0
+        self.regs = {Reg.CONFIG_DONE: 0}
+        self.config_done_writes = []
+
+    def port_read(self, offset):
+        return self.regs.get(self.index, 0) if offset == 1 else 0xFFFFFFFF
+
+    def port_write(self, offset, value):
+        if offset == 0:
+            self.index = value
+            return
+        self.regs[self.index] = value
+        if self.index == Reg.CONFIG_DONE:
+            self.config_done_writes.append(value)
+        if self.index == Reg.SYNC:
+            mn, mx = self.fifo.read32(0), self.fifo.read32(4)
+            nxt = self.fifo.read32(8)
+            self.fifo.write32(12, mn + (nxt - mn + 4080) % (mx - mn))
+
+
+def test_overrun_is_reported_and_the_fifo_reinitialised():
+    dev = OverrunningFifoDevice()
+    fifo = Fifo(RegisterFile(dev), dev.fifo, Cap(0x3))
+    fifo.init()
+    fifo.write_command(commands.encode("UPDATE", x=0, y=0, width=1, height=1))
+    with pytest.raises(FifoError, match="ran 4080 bytes past NEXT_CMD"):
+        fifo.sync()
+    assert fifo.overruns == 1
+    assert dev.fifo.read32(8) == dev.fifo.read32(12) == 16  # NEXT_CMD = STOP = MIN again
+    assert dev.config_done_writes[-2:] == [0, 1]
+
+
+def test_stalled_device_is_an_error_not_a_hang():
+    class Deaf(OverrunningFifoDevice):
+        def port_write(self, offset, value):
+            if offset == 0:
+                self.index = value
+            else:
+                self.regs[self.index] = value  # SYNC does nothing
+
+    dev = Deaf()
+    fifo = Fifo(RegisterFile(dev), dev.fifo, Cap(0x3))
+    fifo.init()
+    fifo.write_command(commands.encode("UPDATE", x=0, y=0, width=1, height=1))
+    with pytest.raises(FifoError, match="stalled .*UPDATE at FIFO offset 16"):
+        fifo.sync()
+
+
+def test_small_fifo_is_refused():
+    mem = ArrayMemory(np.zeros(8192, np.uint8))
+    with pytest.raises(FifoError, match="too small"):
+        Fifo(RegisterFile(OverrunningFifoDevice()), mem, Cap(0))
