@@ -213,7 +213,8 @@ class Command:
         return self.spec.name
 
     @property
-    def id(self) -> int:
+    def cmd_id(self) -> int:
+        """The command id (``cmd.id`` is the ``id`` field of the commands that have one)."""
         return int(self.spec.id)
 
     def __getattr__(self, item: str) -> int | bytes:

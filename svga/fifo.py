@@ -130,14 +130,14 @@ class Fifo:
         self._set(FifoReg.NEXT_CMD, self.min)
         self._set(FifoReg.STOP, self.min)
         self._reserved = None
-        if self.extended:
-            # The host publishes its FIFO capabilities in FIFO memory (word 4); on a device
-            # without the extended FIFO that word is plain memory and means nothing.
-            self.fifo_caps = FifoCap(self._get(FifoReg.CAPABILITIES))
-            if self.reg_valid(FifoReg.BUSY):
-                self._set(FifoReg.BUSY, 0)
+        if self.extended and self.reg_valid(FifoReg.BUSY):
+            self._set(FifoReg.BUSY, 0)
         self.regs.write(Reg.ENABLE, 1)
         self.regs.write(Reg.CONFIG_DONE, 1)
+        if self.extended:
+            # The host publishes its FIFO capabilities in FIFO memory (word 4), valid once
+            # the FIFO is configured; without the extended FIFO that word is plain memory.
+            self.fifo_caps = FifoCap(self._get(FifoReg.CAPABILITIES))
         self.mem.flush()
         self.initialised = True
 

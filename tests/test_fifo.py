@@ -20,6 +20,9 @@ W, H = 64, 48
 def make(profile):
     dev = Device(ModelTransport(profile=profile))
     dev.set_mode(W, H)
+    # QEMU fills and copies against the display surface of its last refresh (the
+    # stale-stride quirk, which the qemu profile imitates); a screenshot is a refresh.
+    dev.transport.display_image()
     return dev
 
 

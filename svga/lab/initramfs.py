@@ -23,7 +23,7 @@ module the kernel has built in is skipped. The build is cached under
 ``$XDG_CACHE_HOME/svga-lab`` (default ~/.cache/svga-lab), keyed by the kernel version and
 a hash of the scripts, the module list and busybox.
 
-    kernel = find_kernel()                      # Kernel(version, image, modules_dir)
+    kernel = find_kernel()                      # svga.lab.kernel.Kernel
     path = build_initramfs(kernel)              # cached .cpio.gz, built once
     modules = resolve_modules(kernel)           # ["virtio_ring", ..., "uhci-hcd"] (file stems)
 """
@@ -34,13 +34,12 @@ import gzip
 import hashlib
 import lzma
 import os
-import re
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 from svga.lab.cpio import CpioWriter
 from svga.lab.errors import LabError
+from svga.lab.kernel import Kernel, find_kernel
 
 #: Modules the guest needs, named as modprobe would; their dependencies come from
 #: modules.dep. virtio/9p/overlay give the root; uinput, evdev and serio_raw serve the
@@ -62,40 +61,6 @@ GUEST_IO_DIR = GUEST_LAB_DIR + "/io"
 MSIZE = 512 * 1024
 
 BUSYBOX = Path("/bin/busybox")
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """An installed kernel: its version string, image and module tree."""
-
-    version: str
-    image: Path
-    modules_dir: Path
-
-
-def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.\-+~]", version))
-
-
-def find_kernel(version: str | None = None, boot: Path = Path("/boot"),
-                modules_root: Path = Path("/lib/modules")) -> Kernel:
-    """The kernel to boot: the given version, else the newest /boot/vmlinuz-<ver> that has
-    a /lib/modules/<ver> tree (linux-image-amd64 installs both)."""
-    candidates = []
-    for image in boot.glob("vmlinuz-*"):
-        ver = image.name[len("vmlinuz-"):]
-        if (modules_root / ver / "modules.dep").is_file():
-            candidates.append(Kernel(ver, image, modules_root / ver))
-    if version is not None:
-        for k in candidates:
-            if k.version == version:
-                return k
-        raise LabError(f"kernel {version} not found: need {boot}/vmlinuz-{version} and "
-                       f"{modules_root}/{version}/modules.dep")
-    if not candidates:
-        raise LabError(f"no kernel with modules in {boot} and {modules_root}: "
-                       "run `apt-get install -y linux-image-amd64` as root")
-    return max(candidates, key=lambda k: _version_key(k.version))
 
 
 def _norm(name: str) -> str:
@@ -285,17 +250,26 @@ def initramfs_bytes(kernel: Kernel, busybox: bytes, modules: list[str]) -> bytes
     return w.finish()
 
 
-def build_initramfs(kernel: Kernel | None = None, cache: Path | None = None,
-                    busybox: Path = BUSYBOX, force: bool = False) -> Path:
-    """The path of the gzip'ed initramfs for ``kernel``, built unless the cache has it."""
-    kernel = kernel or find_kernel()
+def initramfs_path(kernel: Kernel, cache: Path | None = None, busybox: Path = BUSYBOX,
+                   wanted: tuple[str, ...] = WANTED_MODULES) -> Path:
+    """Where the initramfs for ``kernel`` is cached (whether or not it is built yet)."""
     check_static(busybox)
-    bb = busybox.read_bytes()
-    modules = resolve_modules(kernel)
-    cache = cache or cache_dir()
-    path = cache / f"initramfs-{cache_key(kernel, modules, bb)}.cpio.gz"
+    key = cache_key(kernel, resolve_modules(kernel, wanted), busybox.read_bytes())
+    return (cache or cache_dir()) / f"initramfs-{key}.cpio.gz"
+
+
+def build_initramfs(kernel: Kernel | None = None, cache: Path | None = None,
+                    busybox: Path = BUSYBOX, force: bool = False,
+                    wanted: tuple[str, ...] = WANTED_MODULES) -> Path:
+    """The path of the gzip'ed initramfs for ``kernel``, built unless the cache has it.
+    ``wanted``: the modules to load (their dependencies are added)."""
+    kernel = kernel or find_kernel()
+    path = initramfs_path(kernel, cache, busybox, wanted)
     if path.is_file() and not force:
         return path
+    bb = busybox.read_bytes()
+    modules = resolve_modules(kernel, wanted)
+    cache = path.parent
     cache.mkdir(parents=True, exist_ok=True)
     data = gzip.compress(initramfs_bytes(kernel, bb, modules), compresslevel=6, mtime=0)
     tmp = path.with_suffix(f".tmp{os.getpid()}")

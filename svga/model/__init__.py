@@ -1,1 +1,21 @@
-"""The software model of the SVGA II device (a transport from the driver's view)."""
+"""The software model of the SVGA II device: a transport from the driver's point of view.
+
+``ModelTransport(profile="vmware" | "qemu" | "qemu-cursor", vram_size, fifo_size)`` is the
+device a machine without a VM gets. Its modules, bottom up:
+
+- :mod:`~svga.model.quirks`: QEMU 7.2's guest-visible behaviours, one table;
+- :mod:`~svga.model.profiles`: capability profiles as data (+ command availability);
+- :mod:`~svga.model.cursor`: cursor mask decoding (VMware's and QEMU's readings);
+- :mod:`~svga.model.state`: the device's mutable state;
+- :mod:`~svga.model.raster`: numpy fill / copy / read-out / cursor compositing;
+- :mod:`~svga.model.executor`: what each FIFO command does, with strict checks;
+- :mod:`~svga.model.engine`: FIFO pointer checks, decoding with the command table, dispatch;
+- :mod:`~svga.model.regfile`: register semantics;
+- :mod:`~svga.model.transport`: :class:`ModelTransport`, wiring it together.
+"""
+
+from svga.errors import ModelError
+from svga.model.profiles import PROFILES, Profile, get_profile
+from svga.model.transport import ModelTransport
+
+__all__ = ["ModelTransport", "ModelError", "Profile", "PROFILES", "get_profile"]

@@ -1,0 +1,267 @@
+"""Model layer: the device side of the command FIFO.
+
+A run (a SYNC write, a BUSY read on VMware, a display refresh on QEMU) does what the host
+does with BAR2: check the four pointers, take the words STOP..NEXT_CMD (wrapping from MAX
+to MIN), decode each command with :func:`svga.commands.decode` (the one command table),
+check that the profile offers it, hand it to :class:`svga.model.executor.Executor`, and
+move STOP past it.
+
+Errors never stop the model from staying consistent:
+
+- bad pointers: nothing is processed;
+- a command the profile does not offer, or one whose arguments are wrong: it is skipped by
+  its table length and later commands still run;
+- an unknown id (or a zero word): its length is unknown, so the rest of the pending stream
+  is dropped (STOP = NEXT_CMD); STOP never runs past NEXT_CMD, unlike QEMU's parser;
+- a command running past NEXT_CMD: STOP stays at its start (as QEMU rewinds), so it runs
+  once the guest has written the rest.
+
+All errors of a run are raised together at its end as one :class:`ModelError` (the first
+error's message; ``errors`` holds them all). The host-owned FIFO registers of the extended
+FIFO (CAPABILITIES, FLAGS, FENCE, BUSY) are written only when they exist, i.e. with the
+extended FIFO enabled and below MIN; cursor bypass 3 is read from CURSOR_ON/X/Y when
+CURSOR_COUNT changes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from svga.commands import Cmd, decode
+from svga.errors import IncompleteCommand, ModelError, ProtocolError, UnknownCommand
+from svga.model.executor import Executor
+from svga.model.profiles import AVAILABILITY, Profile
+from svga.model.quirks import Q
+from svga.model.state import CursorPosition, DeviceState
+from svga.registers import (
+    FIFO_EXTENDED_MANDATORY_REGS,
+    FIFO_MIN_RING_BYTES,
+    FIFO_MIN_SIZE_LEGACY,
+    FIFO_RESERVED_UNKNOWN,
+    FifoCap,
+    FifoReg,
+    fifo_reg_valid,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+class FifoEngine:
+    """Processes the FIFO in ``fifo`` (the model's BAR2 array) into ``vram``."""
+
+    def __init__(self, profile: Profile, state: DeviceState, fifo: np.ndarray, vram: np.ndarray) -> None:
+        self.profile = profile
+        self.state = state
+        self.fifo_size = len(fifo)
+        self._w = fifo.view("<u4")
+        self.executor = Executor(profile, state, vram, self.set_fifo_reg)
+
+    # -- FIFO registers ----------------------------------------------------------------------
+    def get(self, reg: int) -> int:
+        return int(self._w[reg])
+
+    def pointers(self) -> tuple[int, int, int, int]:
+        """(MIN, MAX, NEXT_CMD, STOP) as the guest has written them."""
+        w = self._w
+        return int(w[FifoReg.MIN]), int(w[FifoReg.MAX]), int(w[FifoReg.NEXT_CMD]), int(w[FifoReg.STOP])
+
+    def extended_active(self) -> bool:
+        return self.profile.extended_active(self.get(FifoReg.MIN))
+
+    def fifo_reg_exists(self, reg: int) -> bool:
+        """Whether the host may use FIFO register ``reg`` now: the four pointers always; the
+        rest only with the extended FIFO enabled and below MIN."""
+        if reg <= FifoReg.STOP:
+            return True
+        fifo_min = self.get(FifoReg.MIN)
+        return (self.profile.extended_active(fifo_min) and fifo_reg_valid(reg, fifo_min)
+                and reg * 4 < self.fifo_size)
+
+    def set_fifo_reg(self, reg: int, value: int) -> bool:
+        """Write a host-owned FIFO register if it exists; return whether it was written."""
+        if reg <= FifoReg.STOP or not self.fifo_reg_exists(reg):
+            return False
+        self._w[reg] = value & 0xFFFFFFFF
+        return True
+
+    def publish_caps(self, force: bool = False) -> None:
+        """Put the FIFO capabilities and flags where the guest reads them. At reset
+        (``force``) the ring is not laid out yet and the words are written as a VMware host
+        fills them before the driver starts; at CONFIG_DONE only if they exist."""
+        if not self.profile.extended_fifo:
+            return
+        for reg, value in ((FifoReg.CAPABILITIES, int(self.profile.fifo_capabilities)),
+                           (FifoReg.FLAGS, int(self.profile.fifo_flags))):
+            if force:
+                self._w[reg] = value
+            else:
+                self.set_fifo_reg(reg, value)
+
+    def poll_cursor(self) -> None:
+        """Cursor bypass 3: act on SVGA_FIFO_CURSOR_ON/X/Y when CURSOR_COUNT has changed."""
+        if not self.profile.fifo_capabilities & FifoCap.CURSOR_BYPASS_3:
+            return
+        if not self.fifo_reg_exists(FifoReg.CURSOR_COUNT):
+            return
+        count = self.get(FifoReg.CURSOR_COUNT)
+        if count == self.state.fifo_cursor_count:
+            return
+        self.state.fifo_cursor_count = count
+        self.state.cursor_pos = CursorPosition(_signed(self.get(FifoReg.CURSOR_X)),
+                                               _signed(self.get(FifoReg.CURSOR_Y)),
+                                               self.get(FifoReg.CURSOR_ON) != 0)
+
+    # -- pointer checks ---------------------------------------------------------------------
+    def pointer_problem(self, fifo_min: int, fifo_max: int, nxt: int, stop: int) -> str | None:
+        """Why the host must not touch the ring with these pointers, or None."""
+        named = (("MIN", fifo_min), ("MAX", fifo_max), ("NEXT_CMD", nxt), ("STOP", stop))
+        for name, v in named:
+            if v & 3:
+                return f"{name}={v} is not 4-byte aligned"
+        if fifo_min < FIFO_MIN_SIZE_LEGACY:
+            return f"MIN={fifo_min} is below {FIFO_MIN_SIZE_LEGACY} (the four pointer registers)"
+        if fifo_max > self.fifo_size:
+            return f"MAX={fifo_max} is beyond the {self.fifo_size}-byte FIFO"
+        if fifo_max < fifo_min + FIFO_MIN_RING_BYTES:
+            return f"MAX - MIN = {fifo_max - fifo_min} bytes is below the 10 KiB minimum (MIN={fifo_min})"
+        for name, v in named[2:]:
+            if not fifo_min <= v < fifo_max:
+                return f"{name}={v} is outside the ring [MIN={fifo_min}, MAX={fifo_max})"
+        return None
+
+    # -- running ---------------------------------------------------------------------------
+    def drained(self) -> bool:
+        return self.get(FifoReg.NEXT_CMD) == self.get(FifoReg.STOP)
+
+    def busy(self) -> int:
+        """SVGA_REG_BUSY: VMware processes the FIFO on each read and reads 0 once drained;
+        QEMU reads 0 and does nothing (quirk ``busy-reads-zero``)."""
+        if self.profile.quirk(Q.BUSY_READS_ZERO) is not None:
+            return 0
+        if not self.state.fifo_running:
+            return 0
+        self.run()
+        return 0 if self.drained() else 1
+
+    def run(self) -> int:
+        """One FIFO run. Returns the number of commands taken from the ring; raises
+        ModelError at the end if any of them (or the pointers) were bad."""
+        if not self.state.fifo_running:
+            return 0
+        fifo_min, fifo_max, nxt, stop = self.pointers()
+        problem = self.pointer_problem(fifo_min, fifo_max, nxt, stop)
+        if problem is not None:
+            raise ModelError(f"FIFO pointer check failed, nothing processed: {problem}")
+        self.poll_cursor()
+        errors = self._check_reserved(fifo_min, fifo_max, nxt, stop)
+        ring = fifo_max - fifo_min
+        if nxt >= stop:
+            words = self._w[stop // 4: nxt // 4].copy()
+        else:
+            words = np.concatenate([self._w[stop // 4: fifo_max // 4], self._w[fifo_min // 4: nxt // 4]])
+
+        def offset_of(pos: int) -> int:
+            off = stop + pos * 4
+            return off - ring if off >= fifo_max else off
+
+        cap_row = self.profile.quirk(Q.SYNC_CAP)
+        cap = int(cap_row.value) if cap_row is not None else None  # type: ignore[call-overload]
+        ext = self.profile.extended_active(fifo_min)
+        pos = count = 0
+        try:
+            while pos < len(words) and (cap is None or count < cap):
+                count += 1
+                off = offset_of(pos)
+                try:
+                    cmd, n = decode(words, pos, base_offset=off)
+                except UnknownCommand as e:
+                    errors.append(self._unknown(e.cmd_id, off, (len(words) - pos) * 4))
+                    pos = len(words)
+                    break
+                except IncompleteCommand as e:
+                    errors.append(self._incomplete(e, off, ring))
+                    break
+                except ProtocolError as e:
+                    dropped = (len(words) - pos) * 4
+                    errors.append(ModelError(f"{e}; the {dropped} bytes up to NEXT_CMD were dropped "
+                                             "(the command's length is unknown)", None, off))
+                    pos = len(words)
+                    break
+                pos += n
+                try:
+                    if not self.profile.offers(cmd.cmd_id, ext):
+                        raise self._not_offered(cmd.cmd_id, cmd.name, off, fifo_min, ext)
+                    self.executor.execute(cmd, off)
+                except ModelError as e:
+                    errors.append(e)
+        finally:
+            self._w[FifoReg.STOP] = offset_of(pos)
+        if count:
+            self.state.runs += 1
+        if pos == len(words):
+            self.set_fifo_reg(FifoReg.BUSY, 0)
+        if errors:
+            raise self._combined(errors)
+        return count
+
+    # -- errors ------------------------------------------------------------------------------
+    def _desync_note(self, cmd_id: int) -> str:
+        row = self.profile.note(Q.PARSER_DESYNC)
+        if row is None or cmd_id in row.value:  # type: ignore[operator]
+            return ""
+        return "; QEMU 7.2's FIFO parser would lose the command boundaries here"
+
+    def _unknown(self, cmd_id: int, off: int, dropped: int) -> ModelError:
+        what = "INVALID_CMD (a zero word)" if cmd_id == Cmd.INVALID_CMD else f"unknown command id {cmd_id}"
+        return ModelError(
+            f"{what} at FIFO offset {off}: the {dropped} bytes up to NEXT_CMD were dropped (the "
+            f"command's length is unknown){self._desync_note(cmd_id)}",
+            None if cmd_id else "INVALID_CMD", off)
+
+    def _incomplete(self, e: IncompleteCommand, off: int, ring: int) -> ModelError:
+        text = (f"{e.name} at FIFO offset {off} is incomplete: it needs {e.needed} words but only "
+                f"{e.available} are committed before NEXT_CMD; STOP stays at the command")
+        if (e.needed + 1) * 4 > ring:
+            text += f" (it can never fit: the ring holds {ring // 4 - 1} words)"
+        return ModelError(text, e.name, off)
+
+    def _not_offered(self, cmd_id: int, name: str, off: int, fifo_min: int, ext: bool) -> ModelError:
+        needs = AVAILABILITY.get(cmd_id)
+        text = f"{name} at FIFO offset {off}: not offered by this device (profile {self.profile.name}"
+        text += f", needs {needs.text()})" if needs is not None else ")"
+        if needs is not None and needs.fifo_any and self.profile.extended_fifo and not ext:
+            text += (f"; the extended FIFO is off because MIN={fifo_min} is below "
+                     f"{FIFO_EXTENDED_MANDATORY_REGS * 4}")
+        text += "; skipped" + self._desync_note(cmd_id)
+        return ModelError(text, name, off)
+
+    def _check_reserved(self, fifo_min: int, fifo_max: int, nxt: int, stop: int) -> list[ModelError]:
+        """SVGA_FIFO_RESERVED (FIFO_CAP_RESERVE): bytes past NEXT_CMD the guest is filling in
+        place. The model never writes the ring, so it only checks the value is sane."""
+        if not (self.profile.fifo_capabilities & FifoCap.RESERVE
+                and self.fifo_reg_exists(FifoReg.RESERVED)):
+            return []
+        reserved = self.get(FifoReg.RESERVED)
+        ring = fifo_max - fifo_min
+        room = ring - (nxt - stop) % ring
+        if reserved in (0, FIFO_RESERVED_UNKNOWN) or reserved <= room:
+            return []
+        return [ModelError(f"FIFO_RESERVED={reserved} is more than the {room} bytes free after "
+                           f"NEXT_CMD={nxt}")]
+
+    @staticmethod
+    def _combined(errors: list[ModelError]) -> ModelError:
+        first = errors[0]
+        if len(errors) == 1:
+            return first
+        more = len(errors) - 1
+        combined = ModelError(f"{first} (and {more} more error{'s' if more > 1 else ''} in this "
+                              "FIFO run)", first.command, first.offset)
+        combined.errors = list(errors)
+        return combined

@@ -1,0 +1,199 @@
+"""Model layer: capability profiles, as data.
+
+A profile is everything that differs between the devices the model can be: the fixed
+register values, SVGA_REG_CAPABILITIES, the FIFO capabilities it publishes in FIFO
+memory, sizes and limits, and (for ``qemu``) the table of QEMU's quirks
+(:mod:`svga.model.quirks`). The register file and the FIFO engine read the profile; no
+other module asks which profile it is.
+
+- ``qemu``: QEMU 7.2 ``-vga vmware -display none`` (svga-on-qemu.md). ``qemu-cursor``
+  (or ``cursor=True``) is the same device as with a VNC display, whose UI can define a
+  cursor: CAPABILITIES 0xE3.
+- ``vmware``: a VMware SVGA II device with the extended FIFO, fences, FIFO reservations,
+  cursor bypass 3, escapes and Screen Objects (svga_reg.h).
+
+Which command needs which capability (the "Availability" lines of svga_reg.h) is the
+:data:`AVAILABILITY` table: a profile offers a command when its capabilities satisfy it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from svga.commands import Cmd
+from svga.errors import ModelError
+from svga.model import quirks
+from svga.model.quirks import Q, Quirk
+from svga.registers import FIFO_EXTENDED_MANDATORY_REGS, FIFO_NUM_REGS, Cap, FifoCap, FifoFlag
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a command needs: every bit of ``caps`` in SVGA_REG_CAPABILITIES, and any bit of
+    ``fifo_any`` in the FIFO capabilities (which exist only with the extended FIFO)."""
+
+    caps: Cap = Cap(0)
+    fifo_any: FifoCap = FifoCap(0)
+
+    def text(self) -> str:
+        parts = [f"SVGA_CAP_{n}" for n in _names(self.caps, Cap)]
+        if self.fifo_any:
+            parts.append(" or ".join(f"SVGA_FIFO_CAP_{n}" for n in _names(self.fifo_any, FifoCap))
+                         + " (extended FIFO)")
+        return " and ".join(parts) or "nothing"
+
+
+def _names(flags: int, enum: type[Cap] | type[FifoCap]) -> list[str]:
+    return [m.name or hex(m.value) for m in enum if m.value and flags & m.value]
+
+
+_SCREEN = Needs(fifo_any=FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2)
+
+AVAILABILITY: Mapping[int, Needs] = {
+    Cmd.UPDATE: Needs(),
+    Cmd.RECT_FILL: Needs(Cap.RECT_FILL),
+    Cmd.RECT_COPY: Needs(Cap.RECT_COPY),
+    Cmd.RECT_ROP_FILL: Needs(Cap.RECT_FILL | Cap.RASTER_OP),
+    Cmd.RECT_ROP_COPY: Needs(Cap.RECT_COPY | Cap.RASTER_OP),
+    Cmd.DEFINE_CURSOR: Needs(Cap.CURSOR),
+    Cmd.DEFINE_ALPHA_CURSOR: Needs(Cap.ALPHA_CURSOR),
+    Cmd.UPDATE_VERBOSE: Needs(Cap.EXTENDED_FIFO),
+    Cmd.FRONT_ROP_FILL: Needs(fifo_any=FifoCap.ACCELFRONT),
+    Cmd.FENCE: Needs(fifo_any=FifoCap.FENCE),
+    Cmd.ESCAPE: Needs(fifo_any=FifoCap.ESCAPE),
+    Cmd.DEFINE_SCREEN: _SCREEN,
+    Cmd.DESTROY_SCREEN: _SCREEN,
+    Cmd.DEFINE_GMRFB: _SCREEN,
+    Cmd.BLIT_GMRFB_TO_SCREEN: _SCREEN,
+    Cmd.BLIT_SCREEN_TO_GMRFB: _SCREEN,
+    Cmd.ANNOTATION_FILL: _SCREEN,
+    Cmd.ANNOTATION_COPY: _SCREEN,
+    Cmd.DEFINE_GMR2: Needs(Cap.GMR2),
+    Cmd.REMAP_GMR2: Needs(Cap.GMR2),
+}
+"""svga_reg.h "Availability" of each command in the command table (RECT_FILL and the ROP
+commands from the older header QEMU implements)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    device: str
+    """Which real device this imitates, for the transport's description."""
+    capabilities: Cap
+    fifo_capabilities: FifoCap
+    """Published in FIFO word CAPABILITIES (only with SVGA_CAP_EXTENDED_FIFO)."""
+    fifo_flags: FifoFlag
+    mem_regs: int
+    """SVGA_REG_MEM_REGS: FIFO registers the host knows (0 = no extended FIFO)."""
+    fifo_size: int
+    max_width: int
+    max_height: int
+    scratch_size: int
+    num_displays: int
+    fb_start: int
+    """Nominal bus addresses of BAR1/BAR2 for FB_START/MEM_START (the model has no PCI)."""
+    mem_start: int
+    initial_width: int = 640
+    initial_height: int = 480
+    max_cursor: int = 256
+    """Largest cursor width/height (svga_reg.h gives no number; 256 is what vmwgfx and
+    QEMU use)."""
+    quirks: Mapping[Q, Quirk] = field(default_factory=lambda: quirks.NONE, hash=False, compare=False)
+
+    @property
+    def extended_fifo(self) -> bool:
+        return bool(self.capabilities & Cap.EXTENDED_FIFO)
+
+    def quirk(self, key: Q) -> Quirk | None:
+        """The quirk row if this profile imitates that QEMU behaviour, else None."""
+        row = self.quirks.get(key)
+        return row if row is not None and row.imitated else None
+
+    def note(self, key: Q) -> Quirk | None:
+        """The quirk row whether imitated or only documented (for error messages)."""
+        return self.quirks.get(key)
+
+    def extended_active(self, fifo_min: int) -> bool:
+        """The host enables the extended FIFO only if MIN leaves room for all mandatory
+        extended registers (svga_reg.h SVGA_FIFO_EXTENDED_MANDATORY_REGS)."""
+        return self.extended_fifo and fifo_min >= FIFO_EXTENDED_MANDATORY_REGS * 4
+
+    def offers(self, cmd_id: int, extended_active: bool) -> bool:
+        needs = AVAILABILITY.get(cmd_id)
+        if needs is None:
+            return False
+        if needs.caps & ~self.capabilities:
+            return False
+        if needs.fifo_any:
+            return extended_active and bool(self.fifo_capabilities & needs.fifo_any)
+        return True
+
+
+QEMU = Profile(
+    name="qemu",
+    device="QEMU 7.2 -vga vmware -display none",
+    capabilities=Cap.RECT_FILL | Cap.RECT_COPY,
+    fifo_capabilities=FifoCap(0),
+    fifo_flags=FifoFlag(0),
+    mem_regs=0,
+    fifo_size=64 * 1024,
+    max_width=2368,
+    max_height=1770,
+    scratch_size=0x8000,
+    num_displays=0,
+    fb_start=0xFD000000,
+    mem_start=0xFEBF0000,
+    quirks=quirks.QEMU_7_2,
+)
+
+QEMU_CURSOR = dataclasses.replace(
+    QEMU,
+    name="qemu-cursor",
+    device="QEMU 7.2 -vga vmware with a VNC display",
+    capabilities=QEMU.capabilities | Cap.CURSOR | Cap.CURSOR_BYPASS | Cap.CURSOR_BYPASS_2,
+)
+
+VMWARE = Profile(
+    name="vmware",
+    device="VMware SVGA II with the extended FIFO",
+    capabilities=(Cap.RECT_FILL | Cap.RECT_COPY | Cap.CURSOR | Cap.CURSOR_BYPASS
+                  | Cap.CURSOR_BYPASS_2 | Cap.ALPHA_CURSOR | Cap.EXTENDED_FIFO | Cap.PITCHLOCK),
+    fifo_capabilities=(FifoCap.FENCE | FifoCap.RESERVE | FifoCap.CURSOR_BYPASS_3 | FifoCap.ESCAPE
+                       | FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2),
+    fifo_flags=FifoFlag(0),
+    mem_regs=FIFO_NUM_REGS,
+    fifo_size=256 * 1024,
+    max_width=2360,
+    max_height=1770,
+    scratch_size=64,
+    num_displays=1,
+    fb_start=0xE8000000,
+    mem_start=0xFE000000,
+)
+
+PROFILES: Mapping[str, Profile] = {p.name: p for p in (QEMU, QEMU_CURSOR, VMWARE)}
+
+
+def get_profile(name: str, cursor: bool | None = None, accelfront: bool = False) -> Profile:
+    """A profile by name; ``cursor`` picks ``qemu-cursor`` for ``qemu`` (the vmware profile
+    always has a cursor); ``accelfront`` adds FIFO_CAP_ACCELFRONT to ``vmware`` (the FIFO
+    flag ACCELFRONT, which asks the driver to prefer front-buffer commands, stays clear)."""
+    key = name.lower()
+    if key == "qemu" and cursor:
+        key = "qemu-cursor"
+    profile = PROFILES.get(key)
+    if profile is None:
+        raise ModelError(f"unknown model profile {name!r} (known: {', '.join(PROFILES)})")
+    if cursor is False and profile is QEMU_CURSOR:
+        profile = QEMU
+    if cursor is False and profile is VMWARE:
+        raise ModelError("the vmware profile always offers a hardware cursor")
+    if accelfront:
+        if not profile.extended_fifo:
+            raise ModelError(f"profile {profile.name} has no extended FIFO, so no ACCELFRONT")
+        profile = dataclasses.replace(
+            profile, fifo_capabilities=profile.fifo_capabilities | FifoCap.ACCELFRONT)
+    return profile

@@ -1,0 +1,88 @@
+"""Model layer: pixel work on VRAM with numpy (fill, copy, read out, cursor compositing).
+
+VRAM is the model's 1-D uint8 array. A rectangle is addressed by a base byte offset, a
+stride in bytes and x, y, width, height in 32-bit pixels (0x00RRGGBB, little-endian, so
+the bytes are B, G, R, X). Every access goes through :func:`pixels`, which checks the
+whole rectangle against the array first and raises :class:`RegionError` rather than let
+numpy clip or wrap a slice; callers check rectangles against the framebuffer before that,
+so a RegionError means the framebuffer itself does not fit in VRAM.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from svga.model.cursor import CursorImage
+
+BYTES_PER_PIXEL = 4
+
+
+class RegionError(Exception):
+    """A rectangle that does not lie inside the memory array."""
+
+
+def region_bounds(base: int, stride: int, x: int, y: int, width: int, height: int) -> tuple[int, int]:
+    """[start, end) byte range a non-empty rectangle touches."""
+    start = base + y * stride + x * BYTES_PER_PIXEL
+    end = start + (height - 1) * stride + width * BYTES_PER_PIXEL
+    return start, end
+
+
+def pixels(buf: np.ndarray, base: int, stride: int, x: int, y: int, width: int, height: int
+           ) -> np.ndarray:
+    """A writable (height, width, 4) uint8 view of a rectangle of ``buf``."""
+    if width < 0 or height < 0 or x < 0 or y < 0 or base < 0 or stride < 0:
+        raise RegionError(f"negative rectangle term (x={x} y={y} w={width} h={height} "
+                          f"base={base} stride={stride})")
+    if width == 0 or height == 0:
+        return np.zeros((height, width, BYTES_PER_PIXEL), dtype=np.uint8)
+    start, end = region_bounds(base, stride, x, y, width, height)
+    if end > len(buf):
+        raise RegionError(f"bytes {start}..{end} are outside the {len(buf)}-byte memory")
+    return as_strided(buf[start:end], shape=(height, width, BYTES_PER_PIXEL),
+                      strides=(stride, BYTES_PER_PIXEL, 1))
+
+
+def fill(buf: np.ndarray, base: int, stride: int, x: int, y: int, width: int, height: int,
+         color: int) -> None:
+    """Write the raw 32-bit ``color`` to every pixel of the rectangle."""
+    view = pixels(buf, base, stride, x, y, width, height)
+    view[...] = np.frombuffer((color & 0xFFFFFFFF).to_bytes(4, "little"), dtype=np.uint8)
+
+
+def copy(buf: np.ndarray, src: tuple[int, int, int, int], dst: tuple[int, int, int, int],
+         width: int, height: int) -> None:
+    """Copy a rectangle; ``src`` and ``dst`` are (base, stride, x, y). Overlap-safe: the
+    result is that of copying from a snapshot of the source."""
+    source = pixels(buf, src[0], src[1], src[2], src[3], width, height).copy()
+    pixels(buf, dst[0], dst[1], dst[2], dst[3], width, height)[...] = source
+
+
+def to_rgb(buf: np.ndarray, base: int, stride: int, width: int, height: int) -> np.ndarray:
+    """The rectangle at (0, 0) as a contiguous (height, width, 3) RGB image."""
+    return np.ascontiguousarray(pixels(buf, base, stride, 0, 0, width, height)[..., 2::-1])
+
+
+def composite_cursor(image: np.ndarray, cursor: CursorImage, left: int, top: int) -> None:
+    """Draw ``cursor`` with its top-left corner at (left, top) onto an (H, W, 3) RGB image,
+    in place, clipped to the image by explicit arithmetic."""
+    img_h, img_w = image.shape[:2]
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + cursor.width, img_w), min(top + cursor.height, img_h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    region = image[y0:y1, x0:x1]
+    cy, cx = slice(y0 - top, y1 - top), slice(x0 - left, x1 - left)
+    if cursor.premultiplied is not None:
+        pm = cursor.premultiplied[cy, cx].astype(np.uint32)
+        alpha = pm[..., 3:4]
+        under = (region.astype(np.uint32) * (255 - alpha) + 127) // 255
+        region[...] = np.minimum(pm[..., :3] + under, 255).astype(np.uint8)
+        return
+    r = region.astype(np.uint32)
+    packed = (r[..., 0] << 16) | (r[..., 1] << 8) | r[..., 2]
+    out = (packed & cursor.and_mask[cy, cx]) ^ cursor.xor_mask[cy, cx]
+    region[..., 0] = (out >> 16) & 0xFF
+    region[..., 1] = (out >> 8) & 0xFF
+    region[..., 2] = out & 0xFF

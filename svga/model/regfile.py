@@ -1,0 +1,201 @@
+"""Model layer: what the SVGA registers do when the guest reads or writes them.
+
+The transport turns BAR0 port accesses into :meth:`ModelRegisters.read` and
+:meth:`ModelRegisters.write` of the selected index. Fixed values come from the profile;
+QEMU's register quirks (ENABLE as 0/1, ignored out-of-range modes, BITS_PER_PIXEL
+clearing CONFIG_DONE, no palette, no pitch lock, BUSY reading 0) are looked up in the
+profile's quirk table. Without a quirk (the ``vmware`` profile) a mode write the device
+cannot honour raises :class:`ModelError` rather than being ignored silently.
+
+SYNC and BUSY reach the FIFO engine; CONFIG_DONE re-publishes the FIFO capabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from svga.errors import ModelError
+from svga.model.engine import FifoEngine
+from svga.model.profiles import Profile
+from svga.model.quirks import Q
+from svga.model.state import CursorPosition, DeviceState
+from svga.registers import (
+    CURSOR_ON_HIDE,
+    CURSOR_ON_SHOW,
+    NUM_PALETTE_REGS,
+    PALETTE_BASE,
+    SCRATCH_BASE,
+    SVGA_ID_0,
+    SVGA_ID_1,
+    SVGA_ID_2,
+    Cap,
+    Reg,
+)
+
+log = logging.getLogger(__name__)
+
+HOST_BITS_PER_PIXEL = 32
+DEPTH = 24
+RED_MASK, GREEN_MASK, BLUE_MASK = 0xFF0000, 0x00FF00, 0x0000FF
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+class ModelRegisters:
+    """The register file of one model device."""
+
+    def __init__(self, profile: Profile, state: DeviceState, engine: FifoEngine, vram_size: int,
+                 fifo_size: int) -> None:
+        self.profile = profile
+        self.state = state
+        self.engine = engine
+        self.vram_size = vram_size
+        self.fifo_size = fifo_size
+        st, p = state, profile
+        self._readers: dict[int, Callable[[], int]] = {
+            Reg.ID: lambda: st.svga_id,
+            Reg.ENABLE: lambda: st.enable,
+            Reg.WIDTH: lambda: st.width,
+            Reg.HEIGHT: lambda: st.height,
+            Reg.MAX_WIDTH: lambda: p.max_width,
+            Reg.MAX_HEIGHT: lambda: p.max_height,
+            Reg.DEPTH: lambda: DEPTH,
+            Reg.BITS_PER_PIXEL: lambda: HOST_BITS_PER_PIXEL,
+            Reg.HOST_BITS_PER_PIXEL: lambda: HOST_BITS_PER_PIXEL,
+            Reg.PSEUDOCOLOR: lambda: 0,
+            Reg.RED_MASK: lambda: RED_MASK,
+            Reg.GREEN_MASK: lambda: GREEN_MASK,
+            Reg.BLUE_MASK: lambda: BLUE_MASK,
+            Reg.BYTES_PER_LINE: lambda: st.bytes_per_line,
+            Reg.FB_START: lambda: p.fb_start,
+            Reg.FB_OFFSET: lambda: 0,
+            Reg.VRAM_SIZE: lambda: vram_size,
+            Reg.FB_SIZE: lambda: vram_size,
+            Reg.CAPABILITIES: lambda: int(p.capabilities),
+            Reg.MEM_START: lambda: p.mem_start,
+            Reg.MEM_SIZE: lambda: fifo_size,
+            Reg.CONFIG_DONE: lambda: int(st.config_done),
+            Reg.SYNC: lambda: 0,
+            Reg.BUSY: engine.busy,
+            Reg.GUEST_ID: lambda: st.guest_id,
+            Reg.CURSOR_ID: lambda: st.cursor_id,
+            Reg.CURSOR_X: lambda: st.cursor_x,
+            Reg.CURSOR_Y: lambda: st.cursor_y,
+            Reg.CURSOR_ON: lambda: st.cursor_on,
+            Reg.SCRATCH_SIZE: lambda: p.scratch_size,
+            Reg.MEM_REGS: lambda: p.mem_regs,
+            Reg.NUM_DISPLAYS: lambda: p.num_displays,
+            Reg.PITCHLOCK: lambda: st.pitchlock,
+        }
+        self._writers: dict[int, Callable[[int], None]] = {
+            Reg.ID: self._write_id,
+            Reg.ENABLE: self._write_enable,
+            Reg.WIDTH: lambda v: self._write_mode(Reg.WIDTH, v, p.max_width),
+            Reg.HEIGHT: lambda v: self._write_mode(Reg.HEIGHT, v, p.max_height),
+            Reg.BITS_PER_PIXEL: self._write_bpp,
+            Reg.CONFIG_DONE: self._write_config_done,
+            Reg.SYNC: lambda v: engine.run(),
+            Reg.GUEST_ID: lambda v: setattr(st, "guest_id", v),
+            Reg.CURSOR_ID: lambda v: setattr(st, "cursor_id", v),
+            Reg.CURSOR_X: lambda v: setattr(st, "cursor_x", v),
+            Reg.CURSOR_Y: lambda v: setattr(st, "cursor_y", v),
+            Reg.CURSOR_ON: self._write_cursor_on,
+            Reg.PITCHLOCK: self._write_pitchlock,
+        }
+
+    # -- access ------------------------------------------------------------------------------
+    def read(self, index: int) -> int:
+        reader = self._readers.get(index)
+        if reader is not None:
+            return reader() & 0xFFFFFFFF
+        st = self.state
+        if PALETTE_BASE <= index < PALETTE_BASE + NUM_PALETTE_REGS:
+            return int(st.palette[index - PALETTE_BASE])
+        if SCRATCH_BASE <= index < SCRATCH_BASE + len(st.scratch):
+            return int(st.scratch[index - SCRATCH_BASE])
+        log.debug("read of register %d, which this device does not have: 0", index)
+        return 0
+
+    def write(self, index: int, value: int) -> None:
+        value &= 0xFFFFFFFF
+        writer = self._writers.get(index)
+        if writer is not None:
+            writer(value)
+            return
+        st = self.state
+        if PALETTE_BASE <= index < PALETTE_BASE + NUM_PALETTE_REGS:
+            if self.profile.quirk(Q.PALETTE_READS_ZERO) is None:
+                st.palette[index - PALETTE_BASE] = value
+            return
+        if SCRATCH_BASE <= index < SCRATCH_BASE + len(st.scratch):
+            st.scratch[index - SCRATCH_BASE] = value
+            return
+        # Read-only registers and registers this device does not have ignore writes.
+        log.debug("write of %#x to register %d ignored", value, index)
+
+    # -- register semantics ------------------------------------------------------------------
+    def _write_id(self, value: int) -> None:
+        # Version negotiation: a supported ID is stored and reads back; others are ignored.
+        if value in (SVGA_ID_0, SVGA_ID_1, SVGA_ID_2):
+            self.state.svga_id = value
+
+    def _write_enable(self, value: int) -> None:
+        self.state.enable = int(bool(value)) if self.profile.quirk(Q.ENABLE_BOOL) else value
+
+    def _write_mode(self, reg: Reg, value: int, limit: int) -> None:
+        if value > limit:
+            if self.profile.quirk(Q.MODE_OVER_MAX_IGNORED) is not None:
+                log.info("%s %d is above the maximum %d: ignored, as QEMU does", reg.name, value, limit)
+                return
+            raise ModelError(f"{reg.name} {value} is above MAX_{reg.name} {limit}; the write was ignored")
+        st = self.state
+        width, height = (value, st.height) if reg == Reg.WIDTH else (st.width, value)
+        stride = st.pitchlock or width * 4
+        if self.profile.quirk(Q.MODE_OVER_MAX_IGNORED) is None and height * stride > self.vram_size:
+            raise ModelError(f"mode {width}x{height} needs {height * stride} bytes, more than the "
+                             f"{self.vram_size}-byte VRAM; the {reg.name} write was ignored")
+        st.width, st.height = width, height
+        self._mode_changed()
+
+    def _write_bpp(self, value: int) -> None:
+        if value == HOST_BITS_PER_PIXEL:
+            return
+        if self.profile.quirk(Q.BPP_CLEARS_CONFIG) is not None:
+            log.info("BITS_PER_PIXEL %d is not 32: CONFIG_DONE cleared, as QEMU does", value)
+            self.state.config_done = False
+            return
+        raise ModelError(f"BITS_PER_PIXEL {value} is not supported: this device has 32 bpp only "
+                         "(no SVGA_CAP_8BIT_EMULATION); the write was ignored")
+
+    def _write_config_done(self, value: int) -> None:
+        self.state.config_done = bool(value)
+        if value:
+            # A VMware host keeps its FIFO capabilities in FIFO memory for the driver to read.
+            self.engine.publish_caps()
+
+    def _write_cursor_on(self, value: int) -> None:
+        # The cursor moves only on CURSOR_ON 0 or 1, to the stored CURSOR_X/Y; 2 and 3
+        # (REMOVE_FROM_FB / RESTORE_TO_FB) change nothing on the display.
+        st = self.state
+        if value == CURSOR_ON_SHOW:
+            st.cursor_on = 1
+        elif value == CURSOR_ON_HIDE:
+            st.cursor_on = 0
+        if value in (CURSOR_ON_HIDE, CURSOR_ON_SHOW):
+            st.cursor_pos = CursorPosition(_signed(st.cursor_x), _signed(st.cursor_y), bool(st.cursor_on))
+
+    def _write_pitchlock(self, value: int) -> None:
+        if not self.profile.capabilities & Cap.PITCHLOCK or self.profile.quirk(Q.PITCHLOCK_IGNORED):
+            return
+        if value & 3:
+            raise ModelError(f"PITCHLOCK {value} is not a multiple of 4 bytes; the write was ignored")
+        self.state.pitchlock = value
+        self._mode_changed()
+
+    def _mode_changed(self) -> None:
+        # svga_reg.h (DEFINE_SCREEN): a mode change deletes every screen but #0 and
+        # redefines #0 from the mode; in the model screen 0 then falls back to the mode.
+        self.state.screens.clear()

@@ -1,0 +1,117 @@
+"""Model layer: the device's mutable state, as plain data.
+
+The register file writes it, the FIFO engine and the command executor read and change it,
+the transport renders it. No behaviour lives here beyond derived values (the stride of the
+current mode, whether the FIFO runs).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from svga.model.cursor import CursorImage
+from svga.model.profiles import Profile
+from svga.model.quirks import Q, Surface
+from svga.registers import NUM_PALETTE_REGS, SVGA_ID_2
+
+DAMAGE_KEPT = 4096
+"""How many UPDATE rectangles the model remembers (the oldest are forgotten)."""
+
+
+@dataclass
+class CursorPosition:
+    """Where the hardware cursor's hotspot is, and whether it is shown."""
+
+    x: int = 0
+    y: int = 0
+    visible: bool = False
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A Screen Object (DEFINE_SCREEN); the model keeps it for bookkeeping and for the
+    coordinate offset of screen-relative blits."""
+
+    id: int
+    flags: int
+    width: int
+    height: int
+    root_x: int
+    root_y: int
+    backing: bytes = b""
+
+
+@dataclass(frozen=True)
+class Gmrfb:
+    """The GMRFB of DEFINE_GMRFB (only GMR_FRAMEBUFFER, i.e. VRAM, in the model)."""
+
+    gmr_id: int
+    offset: int
+    bytes_per_line: int
+    bits_per_pixel: int
+    depth: int
+
+
+@dataclass
+class DeviceState:
+    """Everything the device remembers between port accesses."""
+
+    width: int
+    height: int
+    scratch: np.ndarray
+    palette: np.ndarray
+    surface: Surface
+    """QEMU's display surface of the last refresh (used only with the stale-surface quirk)."""
+    index: int = 0
+    svga_id: int = SVGA_ID_2
+    enable: int = 0
+    config_done: bool = False
+    pitchlock: int = 0
+    guest_id: int = 0
+    cursor_id: int = 0
+    cursor_x: int = 0
+    cursor_y: int = 0
+    cursor_on: int = 0
+    cursor: CursorImage | None = None
+    cursor_pos: CursorPosition = field(default_factory=CursorPosition)
+    fifo_cursor_count: int = 0
+    """Last SVGA_FIFO_CURSOR_COUNT the host has acted on (cursor bypass 3)."""
+    screens: dict[int, Screen] = field(default_factory=dict)
+    gmrfb: Gmrfb | None = None
+    annotation: tuple[str, tuple[int, ...]] | None = None
+    """A blit annotation waiting for the next BLIT_GMRFB_TO_SCREEN."""
+    last_annotation: tuple[str, tuple[int, ...]] | None = None
+    """The annotation the last BLIT_GMRFB_TO_SCREEN consumed (None if it had none)."""
+    damage: deque[tuple[int, int, int, int]] = field(default_factory=lambda: deque(maxlen=DAMAGE_KEPT))
+    """UPDATE rectangles (x, y, width, height), oldest first."""
+    last_fence: int | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    """Commands executed, by name."""
+    runs: int = 0
+    """FIFO runs (SYNC writes, BUSY reads, refreshes) that processed at least one command."""
+
+    @classmethod
+    def initial(cls, profile: Profile) -> DeviceState:
+        stale = profile.quirk(Q.STALE_SURFACE)
+        surface = stale.value if stale is not None else Surface(
+            profile.initial_width, profile.initial_height, profile.initial_width * 4)
+        assert isinstance(surface, Surface)
+        return cls(
+            width=profile.initial_width,
+            height=profile.initial_height,
+            scratch=np.zeros(profile.scratch_size, dtype=np.uint32),
+            palette=np.zeros(NUM_PALETTE_REGS, dtype=np.uint32),
+            surface=surface,
+        )
+
+    @property
+    def bytes_per_line(self) -> int:
+        """The mode's stride: the pitch lock when one is set, else 4 bytes per pixel."""
+        return self.pitchlock if self.pitchlock else self.width * 4
+
+    @property
+    def fifo_running(self) -> bool:
+        return bool(self.enable) and self.config_done

@@ -1,0 +1,171 @@
+"""Model layer: :class:`ModelTransport`, the software SVGA II device as a transport.
+
+It owns the device's memory (VRAM for BAR1, the FIFO for BAR2, as numpy arrays the driver
+reaches through :class:`svga.transport.base.ArrayMemory`), answers BAR0 port accesses with
+the register file, and shows what the display would show. The driver cannot tell it from
+the PCI or qtest transports except by what the profile offers.
+
+Everything runs synchronously in the caller's thread: a SYNC write (and, on ``vmware``, a
+BUSY read) processes the FIFO before it returns; on ``qemu`` a :meth:`display_image` call
+is a display refresh, as QEMU's screendump is, and also runs the FIFO.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from svga.errors import ModelError
+from svga.model.engine import FifoEngine
+from svga.model.profiles import Profile, get_profile
+from svga.model.quirks import Q, Surface
+from svga.model.raster import composite_cursor, to_rgb
+from svga.model.regfile import ModelRegisters
+from svga.model.state import CursorPosition, DeviceState
+from svga.registers import (
+    BIOS_PORT,
+    ENABLE_DISABLE,
+    ENABLE_HIDE,
+    INDEX_PORT,
+    SVGA_ID_2,
+    VALUE_PORT,
+    FifoReg,
+)
+from svga.transport.base import ArrayMemory, Transport
+
+NO_PORT = 0xFFFFFFFF
+"""What a read of an unimplemented BAR0 offset returns."""
+MIN_FIFO_SIZE = 16 * 1024
+MAX_MEMORY = 1 << 30
+
+
+def _check_size(what: str, size: int, minimum: int) -> None:
+    if size % 4 or not minimum <= size <= MAX_MEMORY:
+        raise ModelError(f"model {what} size {size} must be a multiple of 4 between {minimum} and "
+                         f"{MAX_MEMORY} bytes")
+
+
+class ModelTransport(Transport):
+    """The software model of an SVGA II device.
+
+    ``profile`` is ``"vmware"`` (default), ``"qemu"`` or ``"qemu-cursor"``; ``cursor=True``
+    with ``"qemu"`` means ``"qemu-cursor"`` (CAPABILITIES 0xE3, as QEMU with a VNC display);
+    ``accelfront=True`` adds FIFO_CAP_ACCELFRONT to ``"vmware"``. ``fifo_size`` defaults to
+    the profile's (64 KiB on qemu, 256 KiB on vmware).
+    """
+
+    kind = "model"
+
+    def __init__(self, profile: str = "vmware", vram_size: int = 16 << 20, fifo_size: int | None = None,
+                 *, cursor: bool | None = None, accelfront: bool = False) -> None:
+        self.profile: Profile = get_profile(profile, cursor=cursor, accelfront=accelfront)
+        fifo_size = self.profile.fifo_size if fifo_size is None else fifo_size
+        p = self.profile
+        _check_size("VRAM", vram_size, p.initial_width * p.initial_height * 4)
+        _check_size("FIFO", fifo_size, MIN_FIFO_SIZE)
+        self._vram = np.zeros(vram_size, dtype=np.uint8)
+        self._fifo = np.zeros(fifo_size, dtype=np.uint8)
+        self.vram = ArrayMemory(self._vram)
+        self.fifo = ArrayMemory(self._fifo)
+        self.state = DeviceState.initial(self.profile)
+        self.engine = FifoEngine(self.profile, self.state, self._fifo, self._vram)
+        self.registers = ModelRegisters(self.profile, self.state, self.engine, vram_size, fifo_size)
+        self.description = f"software model (profile {p.name}, {p.device})"
+        self.closed = False
+        self.reset()
+
+    # -- BAR0 --------------------------------------------------------------------------------
+    def port_read(self, offset: int) -> int:
+        if offset == INDEX_PORT:
+            return self.state.index
+        if offset == VALUE_PORT:
+            return self.registers.read(self.state.index)
+        if offset == BIOS_PORT:
+            row = self.profile.quirk(Q.BIOS_PORT)
+            if row is not None:
+                return int(row.value)  # type: ignore[call-overload]
+        return NO_PORT
+
+    def port_write(self, offset: int, value: int) -> None:
+        value = int(value) & 0xFFFFFFFF
+        if offset == INDEX_PORT:
+            self.state.index = value
+        elif offset == VALUE_PORT:
+            self.registers.write(self.state.index, value)
+
+    # -- device ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Device reset: disabled, not configured, ID_2, cursor hidden. The mode, scratch
+        registers, VRAM and the FIFO ring are kept (as QEMU's reset keeps them); a VMware
+        host publishes its FIFO capabilities again."""
+        st = self.state
+        st.index = 0
+        st.enable = ENABLE_DISABLE
+        st.config_done = False
+        st.svga_id = SVGA_ID_2
+        st.cursor_on = 0
+        st.cursor_pos = CursorPosition(st.cursor_x, st.cursor_y, False)
+        st.damage.clear()
+        self.engine.publish_caps(force=True)
+        st.fifo_cursor_count = self.engine.get(FifoReg.CURSOR_COUNT)
+
+    def refresh(self) -> None:
+        """A display refresh. On qemu (quirks ``stale-surface``, ``refresh-runs-fifo``) it
+        adopts the mode as the display surface and runs the FIFO, as QEMU's console refresh
+        does when ENABLE and CONFIG_DONE are set; on vmware it does nothing."""
+        st = self.state
+        if not st.fifo_running:
+            return
+        if self.profile.quirk(Q.STALE_SURFACE) is not None:
+            if (st.surface.width, st.surface.height) != (st.width, st.height):
+                st.surface = Surface(st.width, st.height, st.width * 4)
+        if self.profile.quirk(Q.REFRESH_RUNS_FIFO) is not None:
+            self.engine.run()
+
+    def shown(self) -> bool:
+        """Whether the display shows the SVGA framebuffer (else it is black)."""
+        st = self.state
+        if st.enable in (ENABLE_DISABLE, ENABLE_HIDE):
+            return False
+        return st.config_done or self.profile.quirk(Q.DISPLAY_NEEDS_CONFIG) is None
+
+    def display_image(self, with_cursor: bool = False) -> np.ndarray:
+        """What the display shows: the mode's WIDTHxHEIGHT pixels of VRAM at FB_OFFSET with
+        BYTES_PER_LINE stride, as (HEIGHT, WIDTH, 3) RGB; black while the display is off.
+        With ``with_cursor`` the hardware cursor is composited where it is shown. On qemu
+        this is a refresh first (see :meth:`refresh`), so it may raise ModelError for the
+        commands it runs."""
+        self.refresh()
+        st = self.state
+        if not self.shown():
+            return np.zeros((st.height, st.width, 3), dtype=np.uint8)
+        image = self._frame()
+        if with_cursor:
+            self.engine.poll_cursor()
+            cur, pos = st.cursor, st.cursor_pos
+            if cur is not None and pos.visible:
+                composite_cursor(image, cur, pos.x - cur.hot_x, pos.y - cur.hot_y)
+        return image
+
+    def _frame(self) -> np.ndarray:
+        st = self.state
+        width, height, stride = st.width, st.height, st.bytes_per_line
+        base = self.engine.executor.framebuffer().base
+        image = np.zeros((height, width, 3), dtype=np.uint8)
+        if width == 0 or height == 0:
+            return image
+        # Rows that lie wholly inside VRAM; a mode too big for it shows black below them.
+        room = len(self._vram) - base - width * 4
+        rows = 0 if room < 0 else height if stride == 0 else min(height, room // stride + 1)
+        if rows:
+            image[:rows] = to_rgb(self._vram, base, stride, width, rows)
+        return image
+
+    # -- inspection ----------------------------------------------------------------------------
+    @property
+    def cursor_position(self) -> CursorPosition:
+        """Where the cursor hotspot is and whether it is shown (cursor bypass 3 included)."""
+        self.engine.poll_cursor()
+        return self.state.cursor_pos
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,165 @@
+"""The ``vmmouse`` command: ``run`` (the bridge daemon), ``probe`` and ``events``.
+
+Tools layer of the input side: parses arguments, sets up logging to stderr (the journal
+picks it up under systemd), wires a source, a wake-up and a sink together through
+``vmmouse.sources`` and ``vmmouse.daemon``, and turns every user-facing error into one line
+and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from svga.errors import SVGAError
+from vmmouse.daemon import Daemon, drop_privileges
+from vmmouse.events import PointerEvent
+from vmmouse.sources import SOURCES, WAKEUPS, open_source, open_wakeup, probe
+from vmmouse.wakeup import SignalPipe
+
+log = logging.getLogger("vmmouse")
+
+DESCRIPTION = """\
+Bridge the absolute pointer of a VMware or QEMU virtual machine to a Linux uinput device,
+so that libinput (Wayland compositors, Xorg's libinput driver) sees an ordinary absolute
+mouse: the host cursor and the guest cursor stay together, with no mouse grab.
+
+Sources: the vmmouse behind the VMware backdoor (I/O port 0x5658; needs root or
+CAP_SYS_RAWIO, x86-64) and USB HID absolute pointers such as QEMU's usb-tablet.
+"""
+
+EPILOG = """\
+examples:
+  vmmouse probe                      what is there, and why not, one line each
+  vmmouse events --count 5           print the next five decoded packets
+  vmmouse run                        the bridge (as root; drops to nobody once set up)
+  libinput debug-events              watch the bridge's device from the other side
+
+The kernel's own vmmouse driver (psmouse) reads the same queue: if it is bound, the
+backdoor source refuses to start (boot with psmouse.proto=imps, or unload psmouse).
+"""
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", choices=SOURCES, default="auto",
+                   help="where pointer events come from: the vmmouse backdoor, a USB tablet, "
+                        "or auto (backdoor first, then USB) (default: %(default)s)")
+    p.add_argument("--wakeup", choices=WAKEUPS, default="auto",
+                   help="how the backdoor source waits: serio (PS/2 notification interrupts through "
+                        "serio_raw, no polling), poll (adaptive 5-100 ms polling) or auto (serio, else "
+                        "poll); the USB source always blocks on its interrupt endpoint "
+                        "(default: %(default)s)")
+    p.add_argument("--hscroll", choices=("auto", "on", "off"), default="auto",
+                   help="read vmmouse Z = -2/+2 as horizontal scrolling (QEMU >= 7.0 sends it so); "
+                        "auto: on when the DMI vendor is QEMU (default: %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmmouse", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="the bridge daemon: source -> uinput device",
+                         description="Read pointer packets and replay them on a uinput absolute pointer "
+                                     "until SIGTERM. SIGHUP resets the source and releases held buttons. "
+                                     "Logs go to stderr.")
+    _add_source_options(run)
+    run.add_argument("--user", default="nobody",
+                     help="user to become once the devices are open (default: %(default)s)")
+    run.add_argument("--no-drop", action="store_true", help="keep running as the starting user")
+    run.add_argument("--uinput", default="/dev/uinput", help="uinput device node (default: %(default)s)")
+
+    pr = sub.add_parser("probe", help="list the pointer sources and facilities, and why one is missing",
+                        description="One line each: backdoor, vmmouse, USB tablets, serio port, uinput.")
+    pr.add_argument("--handshake", action="store_true",
+                    help="also enable and disable the vmmouse to prove it answers "
+                         "(disturbs a running reader)")
+
+    ev = sub.add_parser("events", help="print decoded packets (debugging; no uinput device)",
+                        description="Open a source like `run` does and print each decoded packet.")
+    _add_source_options(ev)
+    ev.add_argument("--count", type=int, default=None, metavar="N", help="stop after N packets")
+    return parser
+
+
+class _Printer:
+    """The `events` command's sink."""
+
+    def handle(self, event: PointerEvent) -> int:
+        print(event.describe(), flush=True)
+        return 1
+
+    def release_all(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def _hscroll(value: str) -> bool | None:
+    return {"auto": None, "on": True, "off": False}[value]
+
+
+def _serve(args: argparse.Namespace, sink_factory) -> int:
+    signals = SignalPipe()
+    opened: list[tuple[str, object]] = []      # closed in reverse: sink, wake-up, source
+    try:
+        source_name, source = open_source(args.source, z_horizontal=_hscroll(args.hscroll))
+        opened.append(("source", source))
+        log.info("source: %s (%s)", source_name, source.info.name)
+        wakeup_name, wakeup = open_wakeup(args.wakeup, source_name, signals)
+        opened.append(("wake-up", wakeup))
+        log.info("wake-up: %s", wakeup_name)
+        sink = sink_factory(source)
+        opened.append(("sink", sink))
+        daemon = Daemon(source, wakeup, sink, limit=getattr(args, "count", None))
+        daemon.install_signal_handlers()
+        if args.command == "run" and not args.no_drop:
+            log.info(drop_privileges(args.user))
+        daemon.run()
+        log.info("stopping after %d events", daemon.handled)
+    finally:
+        for what, thing in reversed(opened):
+            try:
+                thing.close()
+            except Exception as e:  # shutdown goes on: the source must still be disabled
+                log.warning("closing the %s: %s", what, e)
+        signals.close()
+    return 0
+
+
+def _make_uinput_sink(args: argparse.Namespace):
+    def factory(source):
+        from vmmouse.uinput_sink import UInputSink
+
+        sink = UInputSink(source.info, args.uinput)
+        log.info("uinput device %r at %s", source.info.name, sink.event_node or "?")
+        return sink
+    return factory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="vmmouse: %(message)s")
+    try:
+        if args.command == "probe":
+            for line in probe(handshake=args.handshake):
+                print(line)
+            return 0
+        if args.command == "events":
+            return _serve(args, lambda source: _Printer())
+        return _serve(args, _make_uinput_sink(args))
+    except SVGAError as e:
+        print(f"vmmouse: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
