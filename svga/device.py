@@ -226,13 +226,20 @@ class Device:
                 f"{what} rectangle {x},{y} {w}x{h} is outside the {mode.width}x{mode.height} mode"
             )
 
-    def _upload(self, y: int, h: int) -> None:
-        """Shadowed framebuffer: send rows y..y+h to VRAM in one write."""
-        if not self._shadow or h <= 0:
+    def _upload(self, x: int, y: int, w: int, h: int) -> None:
+        """Shadowed framebuffer: send the rectangle to VRAM. Whole-width rectangles are one
+        contiguous write; narrower ones one write per row (a write-combining transport
+        sends them as a batch)."""
+        if not self._shadow or w <= 0 or h <= 0:
             return
         mode = self._need_mode()
         assert self._fb is not None
-        self.transport.vram.write(mode.fb_offset + y * mode.pitch, self._fb[y: y + h].reshape(-1))
+        vram = self.transport.vram
+        if x == 0 and w == mode.width:
+            vram.write(mode.fb_offset + y * mode.pitch, self._fb[y: y + h].reshape(-1))
+            return
+        for row in range(y, y + h):
+            vram.write(mode.fb_offset + row * mode.pitch + x * 4, self._fb[row, x: x + w])
 
     def update(self, x: int = 0, y: int = 0, width: int | None = None, height: int | None = None) -> None:
         """Show a rectangle of the framebuffer (all of it by default): SVGA_CMD_UPDATE."""
@@ -242,7 +249,7 @@ class Device:
         self._check_rect("update", x, y, w, h)
         if w == 0 or h == 0:
             return
-        self._upload(y, h)
+        self._upload(x, y, w, h)
         self.fifo.send(commands.Cmd.UPDATE, x=x, y=y, width=w, height=h)
 
     def _use_accel(self, cap: Cap) -> bool:

@@ -68,6 +68,14 @@ def test_each_wake_drains_and_reports_activity():
     assert wake.log == ["wait", True, "wait", False]
 
 
+def test_run_drains_before_the_first_wait():
+    # Packets queued before the wake-up was armed raised no notification: read them first.
+    src, wake, sink = FakeSource([[A]]), FakeWakeup(), FakeSink()
+    d = Daemon(src, wake, sink, limit=1)
+    d.run()
+    assert sink.events == [A] and wake.log == [True]
+
+
 def test_limit_stops_the_loop():
     d = Daemon(FakeSource([[A], [B, A, B]]), FakeWakeup(), FakeSink(), limit=3)
     d.run()
@@ -84,7 +92,7 @@ def test_sighup_resets_source_wakeup_and_releases_buttons():
 
 
 def test_sigterm_during_the_wait_ends_without_reading():
-    src, sink = FakeSource([[A]]), FakeSink()
+    src, sink = FakeSource([[], [A]]), FakeSink()       # the first, empty batch is the initial drain
     d = Daemon(src, None, sink)
     d.wakeup = FakeWakeup(on_wait=lambda: d._on_stop(signal.SIGTERM, None))
     d.run()

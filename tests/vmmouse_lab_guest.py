@@ -44,8 +44,14 @@ def cmd_read(args: argparse.Namespace) -> dict:
     from vmmouse.wakeup import SignalPipe
 
     if args.load_usbhid:
-        subprocess.run(["busybox", "modprobe", "usbhid"], check=False)
+        for module in ("usbhid", "hid_generic"):     # udev would load hid_generic by modalias
+            subprocess.run(["busybox", "modprobe", module], check=False)
         time.sleep(0.5)
+    aux_driver_before = None
+    if args.load_psmouse:
+        subprocess.run(["busybox", "modprobe", "psmouse"], check=False)
+        time.sleep(1.0)
+        aux_driver_before = _aux_driver()
     signals = SignalPipe()
     name, source = open_source(args.source)
     wname, wakeup = open_wakeup(args.wakeup, name, signals)
@@ -77,7 +83,24 @@ def cmd_read(args: argparse.Namespace) -> dict:
     time.sleep(0.5)
     return {"source": name, "wakeup": wname, "events": events, "wakes": wakes, "idle_wakes": idle_wakes,
             "idle_events": idle_events, "idle_cpu": idle_cpu, "idle_wall": idle_wall,
-            "usb_driver_while_open": driver_before_close, "usb_driver_after_close": _usb_driver()}
+            "usb_driver_while_open": driver_before_close, "usb_driver_after_close": _usb_driver(),
+            "aux_driver_before": aux_driver_before, "aux_driver_after": _aux_driver(),
+            "input_names": _input_names()}
+
+
+def _aux_driver() -> str | None:
+    from vmmouse.wakeup import find_aux_port
+
+    port = find_aux_port()
+    return port.driver if port else None
+
+
+def _input_names() -> list[str]:
+    names = []
+    for path in sorted(glob.glob("/sys/class/input/input*/name")):
+        with open(path) as f:
+            names.append(f.read().strip())
+    return names
 
 
 def _usb_driver() -> str | None:
@@ -152,6 +175,10 @@ def cmd_uinput(args: argparse.Namespace) -> dict:
     from vmmouse.absolute import DEVICE_NAME as BACKDOOR_NAME
     from vmmouse.usbtablet import DEVICE_NAME as USB_NAME
 
+    if args.load_usbhid:
+        for module in ("usbhid", "hid_generic"):
+            subprocess.run(["busybox", "modprobe", module], check=False)
+        time.sleep(0.5)
     if args.udev:
         _start_udev(rules=True)
     log_path = "/tmp/vmmouse-daemon.log"
@@ -212,6 +239,8 @@ def cmd_uinput(args: argparse.Namespace) -> dict:
         proc.kill()
         result["daemon_status"] = "killed"
     dev.close()
+    time.sleep(0.5)
+    result["usb_driver_after_exit"] = _usb_driver()
     result["log"] = open(log_path).read()
     return result
 
@@ -317,6 +346,7 @@ def main() -> None:
     r.add_argument("--idle", type=float, default=3.0)
     r.add_argument("--timeout", type=float, default=60.0)
     r.add_argument("--load-usbhid", action="store_true")
+    r.add_argument("--load-psmouse", action="store_true")
     u = sub.add_parser("uinput")
     u.add_argument("--source", default="backdoor")
     u.add_argument("--wakeup", default="serio")
@@ -324,6 +354,7 @@ def main() -> None:
     u.add_argument("--timeout", type=float, default=60.0)
     u.add_argument("--udev", action="store_true")
     u.add_argument("--libinput", action="store_true")
+    u.add_argument("--load-usbhid", action="store_true")
     u.add_argument("--hup-after", type=int, default=0, help="SIGHUP the daemon after this many frames")
     x = sub.add_parser("xorg")
     x.add_argument("--source", default="backdoor")

@@ -157,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SVGAError as e:
         print(f"vmmouse: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:           # a device node that vanished, a write the kernel refused
+        print(f"vmmouse: error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -81,14 +81,8 @@ class Daemon:
         self.source.reset()
         self.wakeup.reset()
 
-    def step(self) -> int:
-        """One wait and one drain; returns how many events were handed to the sink."""
-        self.wakeup.wait()
-        if self.hangup:
-            self.hangup = False
-            self.reset()
-        if self.stopping:
-            return 0
+    def drain(self) -> int:
+        """Read what the source has and hand it to the sink; returns how many events."""
         events = self.source.read_events()
         self.wakeup.activity(bool(events))
         for event in events:
@@ -99,6 +93,19 @@ class Daemon:
                 break
         return len(events)
 
+    def step(self) -> int:
+        """One wait and one drain; returns how many events were handed to the sink."""
+        self.wakeup.wait()
+        if self.hangup:
+            self.hangup = False
+            self.reset()
+        if self.stopping:
+            return 0
+        return self.drain()
+
     def run(self) -> None:
+        # Drain once before the first wait: packets queued while the wake-up was being set
+        # up raised no notification that the wait could see.
+        self.drain()
         while not self.stopping:
             self.step()

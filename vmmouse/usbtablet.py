@@ -9,13 +9,18 @@ Device facts (QEMU hw/usb/dev-hid.c, hw/input/hid.c):
   nothing; the report descriptor decides (the tablet's is 74 bytes, X/Y absolute 0..0x7FFF);
 - with nothing to report, an interrupt IN poll is NAKed, which libusb reports as a timeout:
   a timeout is "no event", not an error;
-- the wheel is already in HID's sign (+1 = up), the same as REL_WHEEL.
+- the wheel is already in HID's sign (+1 = up), the same as REL_WHEEL;
+- while usbhid owns the interface, usbfs refuses interface-addressed control requests
+  (EBUSY), so the report descriptor is read from the HID device's sysfs
+  ``report_descriptor`` then, and with GET_DESCRIPTOR only when no driver is bound.
 """
 
 from __future__ import annotations
 
 import errno
+import glob
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -93,12 +98,15 @@ def _product(device: Any) -> str:
         return ""
 
 
-def _interfaces(device: Any) -> Iterable[Any]:
+def _configuration(device: Any) -> tuple[int, list[Any]]:
+    """(bConfigurationValue, interfaces) of the active configuration."""
     try:
         config = device.get_active_configuration()
     except Exception:  # unconfigured or unreadable: fall back to the first one
         config = next(iter(device), None)
-    return list(config) if config is not None else []
+    if config is None:
+        return 0, []
+    return getattr(config, "bConfigurationValue", 1), list(config)
 
 
 def _interrupt_in(interface: Any) -> Any | None:
@@ -108,11 +116,36 @@ def _interrupt_in(interface: Any) -> Any | None:
     return None
 
 
-def examine(device: Any) -> tuple[list[TabletCandidate], list[str]]:
+def sysfs_report_descriptor(device: Any, interface: int, config: int, sysfs: str = "/sys") -> bytes | None:
+    """The report descriptor the kernel's HID driver read, if one is bound to the interface."""
+    ports = ".".join(str(p) for p in (getattr(device, "port_numbers", None) or ()))
+    if not ports:
+        return None
+    pattern = os.path.join(sysfs, "bus", "usb", "devices", f"{device.bus}-{ports}:{config}.{interface}",
+                           "*", "report_descriptor")
+    for path in sorted(glob.glob(pattern)):
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError:
+            continue
+    return None
+
+
+def _report_descriptor(device: Any, config: int, number: int, length: int, sysfs: str) -> bytes:
+    from_sysfs = sysfs_report_descriptor(device, number, config, sysfs)
+    if from_sysfs:
+        return from_sysfs
+    return bytes(device.ctrl_transfer(REQUEST_TYPE_IN_STANDARD_INTERFACE, REQUEST_GET_DESCRIPTOR,
+                                      DT_REPORT << 8, number, length, 1000))
+
+
+def examine(device: Any, sysfs: str = "/sys") -> tuple[list[TabletCandidate], list[str]]:
     """The absolute-pointer interfaces of one device, and a note for each HID interface that is not."""
     found, notes = [], []
     ident = f"{device.idVendor:04x}:{device.idProduct:04x} (bus {device.bus} device {device.address})"
-    for intf in _interfaces(device):
+    config, interfaces = _configuration(device)
+    for intf in interfaces:
         if intf.bInterfaceClass != CLASS_HID or intf.bAlternateSetting != 0:
             continue
         number = intf.bInterfaceNumber
@@ -121,9 +154,7 @@ def examine(device: Any) -> tuple[list[TabletCandidate], list[str]]:
             notes.append(f"{ident} interface {number}: HID without a report descriptor length")
             continue
         try:
-            descriptor = bytes(device.ctrl_transfer(REQUEST_TYPE_IN_STANDARD_INTERFACE,
-                                                    REQUEST_GET_DESCRIPTOR, DT_REPORT << 8, number,
-                                                    length, 1000))
+            descriptor = _report_descriptor(device, config, number, length, sysfs)
             layout = pointer_layout(descriptor)
         except DescriptorError as e:
             notes.append(f"{ident} interface {number}: bad report descriptor ({e})")
@@ -143,7 +174,8 @@ def examine(device: Any) -> tuple[list[TabletCandidate], list[str]]:
     return found, notes
 
 
-def find_tablets(devices: Iterable[Any] | None = None) -> tuple[list[TabletCandidate], list[str]]:
+def find_tablets(devices: Iterable[Any] | None = None, sysfs: str = "/sys"
+                 ) -> tuple[list[TabletCandidate], list[str]]:
     """Every USB absolute pointer, with notes on HID interfaces that were passed over."""
     if devices is None:
         try:
@@ -154,7 +186,7 @@ def find_tablets(devices: Iterable[Any] | None = None) -> tuple[list[TabletCandi
             return [], [f"cannot list USB devices: {e}"]
     found, notes = [], []
     for device in devices:
-        f, n = examine(device)
+        f, n = examine(device, sysfs)
         found += f
         notes += n
     return found, notes
@@ -241,8 +273,8 @@ class UsbTablet:
             log.debug("usb tablet: dispose_resources: %s", e)
 
 
-def open_tablet(devices: Iterable[Any] | None = None) -> UsbTablet:
-    found, notes = find_tablets(devices)
+def open_tablet(devices: Iterable[Any] | None = None, sysfs: str = "/sys") -> UsbTablet:
+    found, notes = find_tablets(devices, sysfs)
     if not found:
         why = "; ".join(notes) if notes else "no USB HID device"
         raise NoDevice(f"no USB absolute pointer found ({why})")

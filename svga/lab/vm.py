@@ -62,7 +62,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +82,7 @@ PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "
 _POLL = 0.01
 _CONSOLE_LINES = 25
 
-_live_guests: weakref.WeakSet[Guest] = weakref.WeakSet()
+_live_guests: set[Guest] = set()
 
 
 def _close_all() -> None:

@@ -28,7 +28,6 @@ from svga.errors import DeviceError
 
 try:  # the optional dependency "qemu" in pyproject.toml
     from qemu.qmp import (
-        ConnectError,
         ExecInterruptedError,
         ExecuteError,
         QMPClient,
@@ -89,7 +88,7 @@ class QMPConnection:
             return fut.result(limit + 5.0)
         except TimeoutError:
             fut.cancel()
-            raise DeviceError(f"QEMU did not answer {what} on QMP within {limit:g} s") from None
+            raise DeviceError(f"QEMU did not answer {what} on QMP within {round(limit, 2):g} s") from None
 
     def _connect(self, check: Callable[[], None] | None) -> None:
         deadline = time.monotonic() + self.timeout
@@ -99,13 +98,12 @@ class QMPConnection:
                 check()
             if os.path.exists(self.socket_path):
                 try:
-                    self._run(self._s.client.connect(self.socket_path), "the QMP greeting",
+                    self._run(self._s.client.connect(self.socket_path), "the greeting",
                               max(0.1, deadline - time.monotonic()))
                     return
-                except ConnectError as exc:
+                except (QMPError, DeviceError) as exc:
                     last = _one_line(exc)
-                except DeviceError as exc:
-                    last = str(exc)
+                    self._reset()
             else:
                 last = "the socket does not exist"
             if time.monotonic() >= deadline:
@@ -114,12 +112,21 @@ class QMPConnection:
                 )
             time.sleep(_CONNECT_RETRY_S)
 
+    def _reset(self) -> None:
+        # Back to IDLE after a failed or timed-out attempt, so that the next one may start.
+        try:
+            self._run(self._s.client.disconnect(), "disconnect", 1.0)
+        except Exception:  # noqa: BLE001 - nothing was connected; nothing to report
+            pass
+
     # -- public API -----------------------------------------------------------------
 
     def execute(self, cmd: str, args: Mapping[str, object] | None = None,
                 timeout: float | None = None) -> Any:
         """Run one QMP command and return its ``return`` value."""
         with self._lock:
+            if self._s.closed:
+                raise DeviceError(f"QMP connection to {self.socket_path} is closed; {cmd} not sent")
             if self._s.client is None or self._s.client.runstate != Runstate.RUNNING:
                 raise DeviceError(
                     f"QMP connection to {self.socket_path} is down (QEMU exited?); {cmd} not sent")

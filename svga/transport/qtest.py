@@ -67,10 +67,11 @@ IO_WINDOW = 0xC000
 MEM_WINDOW = 0xC0000000
 MEM_WINDOW_END = 0xFEC00000
 
-# Base64 payload per b64write/b64read request. QEMU appends each 1 KiB it receives to its
-# line buffer and searches the whole buffer for the newline again, so a request's cost
-# grows with the square of its length; 64 KiB requests were the fastest measured (16 MiB:
-# 0.15 s written, 0.08 s read; 4 MiB requests took 1.9 s to write the same).
+# Bytes per b64write/b64read request. QEMU's qtest reads its channel 1 KiB at a time and
+# rescans the whole line buffer for a newline after each piece (softmmu/qtest.c
+# qtest_can_read, qtest_read), so a request's cost grows with the square of its length.
+# 64 KiB requests were the fastest measured (16 MiB: 0.14 s written, 0.09 s read; 4 MiB
+# requests took 1.9 s to write the same); base64 was 2-10x faster than hex write/read.
 MEM_CHUNK = 64 * 1024
 # Bounds on what is queued before the channel is pumped (requests, bytes).
 MAX_QUEUED_REQUESTS = 256
@@ -80,7 +81,7 @@ STDERR_TAIL_LINES = 3
 
 
 class QtestTransport(Transport):
-    """QEMU's ``-vga vmware`` device, reached through qtest and QMP.
+    """QEMU's ``-vga vmware`` device, reached through qtest and QMP. Use it from one thread.
 
     ``display`` is ``"none"`` (CAPABILITIES 0x3 on QEMU 7.2) or ``"vnc"`` (a VNC server on
     a Unix socket with no client: the cursor capabilities appear, 0xE3). ``qemu`` names the
@@ -129,8 +130,8 @@ class QtestTransport(Transport):
                 conn = self._accept(listener)
             finally:
                 listener.close()
-            st.channel = _QtestChannel(conn, timeout, self._dead)
-            st.qmp = QMPConnection(qmp_path, timeout, check=self._check_alive)
+            st.channel = _QtestChannel(conn, timeout, st.dead)
+            st.qmp = QMPConnection(qmp_path, timeout, check=st.check_alive)
             self.qemu_version = st.qmp.version()
             self.description = f"QEMU {self.qemu_version} -vga vmware through qtest (display {display})"
             self._ch = st.channel
@@ -159,25 +160,7 @@ class QtestTransport(Transport):
                     ) from None
 
     def _check_alive(self) -> None:
-        proc = self._state.proc
-        if proc is not None and proc.returncode() is not None:
-            raise DeviceError(self._exit_message("at start-up"))
-
-    def _exit_message(self, when: str) -> str:
-        proc = self._state.proc
-        assert proc is not None
-        proc.wait_drained(1.0)
-        tail = " | ".join(proc.tail(STDERR_TAIL_LINES)) or "no output"
-        return f"QEMU exited (code {proc.returncode()}) {when}: {tail}"
-
-    def _dead(self, reason: str) -> DeviceError:
-        """The channel failed: say whether QEMU exited (and what it said) or just hung."""
-        proc = self._state.proc
-        if proc is not None:
-            proc.wait(0.5)
-            if proc.returncode() is not None:
-                return DeviceError(self._exit_message(f"({reason})"))
-        return DeviceError(f"QEMU stopped answering the qtest channel: {reason}")
+        self._state.check_alive()
 
     def _cfg_addr(self, slot: int, reg: int) -> int:
         return 0x80000000 | (slot << 11) | (reg & 0xFC)
@@ -233,9 +216,8 @@ class QtestTransport(Transport):
         while index < 6:
             bars[index] = self._probe_bar(slot, index)
             index += 2 if bars[index][2] else 1
-        io_ok = bars.get(0, (False, 0, False))[0]
-        if not io_ok or bars.get(1, (True, 0, False))[0] or bars.get(2, (True, 0, False))[0] \
-                or not bars[1][1] or not bars[2][1]:
+        io0, mem1, mem2 = (bars.get(i, (False, 0, False)) for i in (0, 1, 2))
+        if not (io0[0] and io0[1]) or mem1[0] or not mem1[1] or mem2[0] or not mem2[1]:
             raise UnsupportedDevice(
                 "QEMU's SVGA device does not have the SVGA II BAR layout (BAR0 I/O, BAR1 and BAR2 memory)"
             )
@@ -262,8 +244,9 @@ class QtestTransport(Transport):
             if got != self.bars[i] & 0xFFFFFFFF:
                 raise UnsupportedDevice(f"BAR{i} did not take address {self.bars[i]:#x} (reads {got:#x})")
         self.io_base = self.bars[0]
-        self.vram = QtestMemory(self._ch, self.bars[1], self.bar_sizes[1], self._flush_writes, "BAR1")
-        self.fifo = QtestMemory(self._ch, self.bars[2], self.bar_sizes[2], self._flush_writes, "BAR2")
+        self.vram = QtestMemory(self._ch, self.bars[1], self.bar_sizes[1], "BAR1")
+        self.fifo = QtestMemory(self._ch, self.bars[2], self.bar_sizes[2], "BAR2")
+        QtestMemory.link(self.vram, self.fifo)
 
     # -- Transport ------------------------------------------------------------------
 
@@ -348,33 +331,59 @@ class QtestMemory(Memory):
     Writes go to a shadow copy and a sorted list of dirty byte ranges; :meth:`send_pending`
     sends each contiguous dirty run as ``b64write`` requests of at most :data:`MEM_CHUNK`
     bytes. Reads always come from QEMU (the device writes this memory too: FIFO STOP,
-    RECT_FILL and RECT_COPY pixels), after every pending write has been queued."""
+    RECT_FILL and RECT_COPY pixels), after every pending write has been queued.
 
-    def __init__(self, channel: _QtestChannel, base: int, size: int,
-                 before_read: Callable[[], None], name: str) -> None:
+    The FIFO's one ordering rule is that a command is in memory before NEXT_CMD says it
+    is there. QEMU only looks at the FIFO on a port access or a display refresh, and each
+    request is carried out whole, so order only matters if a refresh falls between the
+    requests of one flush. To keep the rule even then, runs go out in the order they were
+    last written (NEXT_CMD, written after the commands, goes last) and a run split into
+    chunks goes out from its end down (the FIFO registers sit at its lowest addresses)."""
+
+    def __init__(self, channel: _QtestChannel, base: int, size: int, name: str) -> None:
         self._ch = channel
         self.base = base
         self.size = size
         self.name = name
-        self._before_read = before_read
+        self._group: list[weakref.ref[QtestMemory]] = [weakref.ref(self)]
         self._shadow = np.zeros(size, dtype=np.uint8)  # pages are touched only where written
         self._starts: list[int] = []
         self._ends: list[int] = []
+        self._seqs: list[int] = []  # when each run was last written
+        self._seq = 0
+
+    @staticmethod
+    def link(*memories: QtestMemory) -> None:
+        """Make a read of any of these memories send the pending writes of all of them
+        first, so that QEMU sees every write made before a read (weak links: no cycles)."""
+        group = [weakref.ref(m) for m in memories]
+        for m in memories:
+            m._group = group
+
+    def _send_group(self) -> None:
+        for ref in self._group:
+            mem = ref()
+            if mem is not None:
+                mem.send_pending()
 
     def _mark(self, start: int, end: int) -> None:
-        starts, ends = self._starts, self._ends
+        starts, ends, seqs = self._starts, self._ends, self._seqs
+        self._seq += 1
         if ends and starts[-1] <= start <= ends[-1]:  # the usual case: appending to the last run
             if end > ends[-1]:
                 ends[-1] = end  # nothing follows the last run, so nothing to merge
+            seqs[-1] = self._seq
             return
         i = bisect.bisect_left(ends, start)      # first run ending at or after start
         j = bisect.bisect_right(starts, end)     # runs starting at or before end
         if i == j:
             starts.insert(i, start)
             ends.insert(i, end)
+            seqs.insert(i, self._seq)
         else:
             starts[i:j] = [min(start, starts[i])]
             ends[i:j] = [max(end, ends[j - 1])]
+            seqs[i:j] = [self._seq]
 
     def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         if isinstance(data, np.ndarray):
@@ -400,28 +409,29 @@ class QtestMemory(Memory):
         return sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
 
     def send_pending(self) -> None:
-        """Queue every dirty run on the channel (in address order) and forget it."""
+        """Queue every dirty run on the channel, oldest-written first, and forget it."""
         if not self._starts:
             return
-        runs = list(zip(self._starts, self._ends, strict=True))
+        runs = sorted(zip(self._seqs, self._starts, self._ends, strict=True))
         self._starts.clear()
         self._ends.clear()
+        self._seqs.clear()
         shadow = self._shadow
-        for start, end in runs:
-            for a in range(start, end, MEM_CHUNK):
+        for _, start, end in runs:
+            for a in reversed(range(start, end, MEM_CHUNK)):
                 b = min(end, a + MEM_CHUNK)
                 payload = base64.b64encode(shadow[a:b].data)
                 self._ch.post(b"b64write %#x %#x " % (self.base + a, b - a) + payload)
 
     def flush(self) -> None:
-        self._before_read()
+        self._send_group()
         self._ch.sync()
 
     def read(self, offset: int, length: int) -> bytes:
         self._check(offset, length)
         if length == 0:
             return b""
-        self._before_read()
+        self._send_group()
         for a in range(offset, offset + length, MEM_CHUNK):
             self._ch.ask(b"b64read %#x %#x" % (self.base + a, min(offset + length, a + MEM_CHUNK) - a))
         parts = [base64.b64decode(r) for r in self._ch.results()]
@@ -434,7 +444,7 @@ class QtestMemory(Memory):
         if offset & 3:
             return super().read32(offset)
         self._check(offset, 4)
-        self._before_read()
+        self._send_group()
         return int(self._ch.query(f"readl {self.base + offset:#x}"), 16) & 0xFFFFFFFF
 
 
@@ -485,6 +495,8 @@ class _QtestChannel:
         self._pump(wait_all=True)
 
     def close(self) -> None:
+        if self._broken is None:
+            self._broken = DeviceError("the QEMU qtest transport is closed")
         self._sel.close()
         self._sock.close()
 
@@ -645,6 +657,24 @@ class _State:
         self.channel: _QtestChannel | None = None
         self.qmp: QMPConnection | None = None
 
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.returncode() is not None:
+            raise DeviceError(self.exit_message("at start-up"))
+
+    def exit_message(self, when: str) -> str:
+        assert self.proc is not None
+        self.proc.wait_drained(1.0)
+        tail = " | ".join(self.proc.tail(STDERR_TAIL_LINES)) or "none"
+        return f"QEMU exited ({_exit_status(self.proc.returncode())}) {when}; its last output: {tail}"
+
+    def dead(self, reason: str) -> DeviceError:
+        """The channel failed: say whether QEMU exited (and what it said) or just hung."""
+        if self.proc is not None:
+            self.proc.wait(0.5)
+            if self.proc.returncode() is not None:
+                return DeviceError(self.exit_message(f"while in use ({reason})"))
+        return DeviceError(f"QEMU stopped answering the qtest channel: {reason}")
+
 
 def _release(st: _State) -> None:
     st.closed = True
@@ -697,6 +727,17 @@ def _die_with_parent(parent: int, prctl: Callable[..., int] | None) -> None:
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def _exit_status(rc: int | None) -> str:
+    if rc is None:
+        return "still running"
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exit code {rc}"
 
 
 def _find_qemu(qemu: str | None) -> str:
