@@ -143,6 +143,17 @@ def test_cli_run_kills_a_hung_guest_and_shows_the_console():
     assert "svga-lab: job 1 started" in proc.stderr   # the console tail
 
 
+def test_cli_screenshot_after_a_drawing_command(scripts, tmp_path):
+    from PIL import Image
+    out = tmp_path / "shot.png"
+    proc = lab_cli("screenshot", "-q", str(out), "--after", "python3", str(scripts / "draw.py"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "released"
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image.shape == (600, 800, 3)
+    assert (image[:, :400] == [255, 0, 0]).all() and (image[:, 400:] == [0, 0, 255]).all()
+
+
 # -- one guest, many jobs ---------------------------------------------------------------------
 
 def test_svga_device_is_at_00_02_0(guest):
@@ -247,13 +258,29 @@ def test_qemu_refusing_to_start_is_a_one_line_error():
     assert "\n" not in str(exc.value)
 
 
+def test_a_failing_init_powers_off_with_its_reason(tmp_path, monkeypatch):
+    from svga.lab import initramfs
+    from svga.lab.vm import BootFiles, Guest, prepare
+    files = prepare()
+    monkeypatch.setattr(initramfs, "ROOT_TAG", "no-such-tag")   # stage 1 cannot mount the root
+    broken = initramfs.build_initramfs(files.kernel, tmp_path)
+    with Guest(boot_files=BootFiles(files.kernel, files.image, broken)) as g, \
+            pytest.raises(GuestFailed) as exc:
+        g.start()
+    assert str(exc.value) == ("the guest powered off while booting the guest "
+                              "(stage 1 failed: mount the host root (9p tag no-such-tag))")
+    assert "svga-lab: stage 1 failed" in exc.value.console_tail
+
+
 def test_qemu_dies_with_its_parent():
     code = ("import sys; from svga.lab.vm import Guest; g = Guest(); g.start(); "
-            "print(g.pid, flush=True); sys.stdin.read()")
+            "print(g.pid, g.workdir, flush=True); sys.stdin.read()")
+    workdir = ""
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=ENV, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        qemu_pid = int(parent.stdout.readline())
+        pid_text, workdir = parent.stdout.readline().split()
+        qemu_pid = int(pid_text)
         assert os.path.exists(f"/proc/{qemu_pid}")
         parent.send_signal(signal.SIGKILL)   # no atexit, no close(): only PDEATHSIG is left
         parent.wait()
@@ -263,6 +290,10 @@ def test_qemu_dies_with_its_parent():
         assert not _alive(qemu_pid)
     finally:
         parent.kill()
+    # The next guest removes the work folder the killed parent left behind.
+    from svga.lab.vm import Guest
+    Guest().close()
+    assert workdir and not os.path.exists(workdir)
 
 
 def _alive(pid: int) -> bool:

@@ -102,14 +102,15 @@ def test_sigterm_during_the_wait_ends_without_reading():
 def test_real_signals_set_the_flags():
     d = Daemon(FakeSource([]), FakeWakeup(), FakeSink())
     old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    previous = d.install_signal_handlers()
     try:
-        d.install_signal_handlers()
+        assert previous == old
         os.kill(os.getpid(), signal.SIGHUP)
         os.kill(os.getpid(), signal.SIGTERM)
         assert d.hangup and d.stopping
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        Daemon.restore_signal_handlers(previous)
+    assert {s: signal.getsignal(s) for s in old} == old
 
 
 def test_unknown_user():

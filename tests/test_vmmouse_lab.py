@@ -9,8 +9,9 @@ QEMU 7.2's vmmouse and passed unchanged by the tablet; the vmmouse Z byte is -1 
 wheel-up and -2 for wheel-right; the tablet's wheel is +1 for wheel-up. Each wheel button
 gives two vmmouse packets (QEMU syncs the press and the release), the second with Z = 0.
 
-Needs root, the lab's packages (svga lab setup) and, for the Xorg test, the X packages
-listed in X_PACKAGES.
+Needs root, the lab's packages (svga lab setup), udev and libinput-tools for the udev/libinput
+test and, for the Xorg test, the X packages listed in X_PACKAGES (verified with their
+Recommends installed, xfonts-base among them).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _not_ready(packages: tuple[str, ...] = ()) -> str:
 
 _WHY = _not_ready()
 _WHY_X = _not_ready(X_PACKAGES)
+_WHY_LIBINPUT = _not_ready(("udev", "libinput-tools"))
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(bool(_WHY), reason=_WHY or "ready")]
 
 
@@ -172,6 +174,7 @@ def test_usb_tablet_taken_from_usbhid_and_given_back():
     assert r["usb_driver_after_close"] == "usbhid"     # and given back on close
 
 
+@pytest.mark.skipif(bool(_WHY_LIBINPUT), reason=_WHY_LIBINPUT or "ready")
 def test_daemon_uinput_device_udev_and_libinput():
     # SCENE, then a left press left held: the guest SIGHUPs the daemon, which releases it.
     inject = SCENE + [button("left", True)]

@@ -12,8 +12,8 @@ device rules obeyed here (QEMU hw/i386/vmmouse.c, Linux vmmouse.c, xf86-input-vm
 - READ_ID appends VERSION_ID *after* stale words, so a resync first disables the device,
   drains what is left, and only then re-enables and checks the version;
 - REQUEST_ABSOLUTE is ignored unless the status is clear, so it follows READ_ID;
-- RESTRICT (86) is not sent: QEMU does not implement it, and with Linux's emulated iopl the
-  EFLAGS.IOPL the IOPL level would check stays 0;
+- RESTRICT (86) is not sent: QEMU does not implement it, and its IOPL level would check
+  EFLAGS.IOPL, which Linux's emulated iopl(3) leaves at 0;
 - on exit DISABLE, or QEMU keeps queueing (and keeps a USB tablet starved of events).
 """
 

@@ -106,6 +106,7 @@ def _hscroll(value: str) -> bool | None:
 def _serve(args: argparse.Namespace, sink_factory) -> int:
     signals = SignalPipe()
     opened: list[tuple[str, object]] = []      # closed in reverse: sink, wake-up, source
+    previous_handlers: dict = {}
     try:
         source_name, source = open_source(args.source, z_horizontal=_hscroll(args.hscroll))
         opened.append(("source", source))
@@ -116,7 +117,7 @@ def _serve(args: argparse.Namespace, sink_factory) -> int:
         sink = sink_factory(source)
         opened.append(("sink", sink))
         daemon = Daemon(source, wakeup, sink, limit=getattr(args, "count", None))
-        daemon.install_signal_handlers()
+        previous_handlers = daemon.install_signal_handlers()
         if args.command == "run" and not args.no_drop:
             log.info(drop_privileges(args.user))
         daemon.run()
@@ -127,6 +128,7 @@ def _serve(args: argparse.Namespace, sink_factory) -> int:
                 thing.close()
             except Exception as e:  # shutdown goes on: the source must still be disabled
                 log.warning("closing the %s: %s", what, e)
+        Daemon.restore_signal_handlers(previous_handlers)
         signals.close()
     return 0
 

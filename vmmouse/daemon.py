@@ -69,10 +69,15 @@ class Daemon:
     def _on_hangup(self, signum: int, frame: object) -> None:
         self.hangup = True
 
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_hangup)
+    def install_signal_handlers(self) -> dict:
+        """Install the handlers; returns the previous ones, for restore_signal_handlers."""
+        wanted = {signal.SIGTERM: self._on_stop, signal.SIGINT: self._on_stop, signal.SIGHUP: self._on_hangup}
+        return {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+
+    @staticmethod
+    def restore_signal_handlers(previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
     def reset(self) -> None:
         self.resets += 1

@@ -23,7 +23,7 @@ See svga/lab/vm.py for the whole API and the job/marker protocol.
 """
 
 from svga.lab.errors import GuestFailed, GuestTimeout, LabError, MissingPackages
-from svga.lab.vm import BootFiles, Capture, Guest, Job, boot, prepare, run
+from svga.lab.vm import BootFiles, Capture, Guest, Job, boot, capture, prepare, run
 
 __all__ = ["BootFiles", "Capture", "Guest", "GuestFailed", "GuestTimeout", "Job", "LabError",
-           "MissingPackages", "boot", "prepare", "run"]
+           "MissingPackages", "boot", "capture", "prepare", "run"]

@@ -142,9 +142,12 @@ def _setup(args: argparse.Namespace) -> int:
         print("packages: all installed (" + ", ".join(PACKAGES) + ")")
         return 0
     files = prepare(progress=say, force=args.rebuild)
-    print(f"kernel:    {files.kernel.version}")
+    for stale in files.initrd.parent.glob(f"initramfs-{files.kernel.version}-*.cpio.gz"):
+        if stale != files.initrd:   # built by an older version of the lab's scripts
+            stale.unlink(missing_ok=True)
+    print(f"kernel:     {files.kernel.version}")
     print(f"boot image: {files.image}")
-    print(f"initramfs: {files.initrd}")
+    print(f"initramfs:  {files.initrd}")
     if args.test:
         with Guest(boot_files=files, progress=say) as guest:
             status, output = guest.run(["uname", "-r"], timeout=60)

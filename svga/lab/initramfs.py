@@ -13,7 +13,9 @@ initramfs holds only a static busybox, a handful of modules and two shell script
   the jobs the host drops into the job folder, one after the other: it waits for
   ``io/job-<n>/cmd`` (n = 1, 2, ...), runs it with busybox sh, stdout to ``out``, stderr
   to ``err``, and writes the exit status to ``status`` (via a rename, so the host never
-  reads half of it). It polls for the next job every 20 ms for 2 s, then every 250 ms. Progress lines ("svga-lab: ...") go to the serial console.
+  reads half of it). It polls for the next job every 20 ms for 2 s, then every 250 ms
+  (an idle guest then costs about 5 % of a host core). Progress lines ("svga-lab: ...")
+  go to the serial console.
 
 Any failure in stage 1 prints a line on the console and powers the guest off, so the host
 sees QEMU exit at once instead of waiting for a timeout.

@@ -126,7 +126,7 @@ class Context:
         return w, h, f"the {w}x{h} mode"
 
 
-Check = Callable[[Event, Context], "str | None"]
+Check = Callable[[Event, Context], str | None]
 """A rule's predicate: None when the rule does not apply, else the specifics ("" if none)."""
 
 
@@ -170,10 +170,10 @@ def _outside(ev: Event, ctx: Context, ids: tuple[int, ...]) -> str | None:
 
 
 _DESYNC_INSTEAD = {
-    Cmd.FENCE: "; drain with SYNC until STOP == NEXT_CMD instead",
-    Cmd.UPDATE_VERBOSE: "; send UPDATE instead",
-    Cmd.RECT_ROP_FILL: "; send RECT_FILL instead",
-    Cmd.RECT_ROP_COPY: "; send RECT_COPY instead",
+    Cmd.FENCE: " (on QEMU drain with SYNC until STOP == NEXT_CMD instead)",
+    Cmd.UPDATE_VERBOSE: " (send UPDATE instead)",
+    Cmd.RECT_ROP_FILL: " (send RECT_FILL instead)",
+    Cmd.RECT_ROP_COPY: " (send RECT_COPY instead)",
 }
 
 
@@ -458,7 +458,8 @@ VMWARE_RULES: tuple[Rule, ...] = (
          "does not implement it and cannot be relied on to skip it",
          "svga_reg.h 'Availability' lines (svga.model.profiles.AVAILABILITY)"),
     Rule("unknown-id", B, _unknown,
-         "not a command of svga_reg.h: the device cannot know its length or find the next command",
+         "no command of svga_reg.h (0 is SVGA_CMD_INVALID_CMD): the device cannot know its length "
+         "or find the next command",
          "svga_reg.h SVGAFifoCmdId l.1007-1027"),
     _STALL,
     _TRUNCATED,
@@ -636,21 +637,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if breaks(findings) else 0
 
 
-EPILOG = """\
+EXAMPLE_SCRIPT = """\
+mode 800x600                     # WIDTH/HEIGHT writes (mode 800x600x32 also writes BPP)
+refresh                          # a display refresh / screendump
+RECT_FILL color=0xff0000 x=0 y=0 width=64 height=64
+RECT_COPY src_x=0 src_y=0 dest_x=64 dest_y=0 width=64 height=64
+UPDATE x=0 y=0 width=128 height=64
+DEFINE_CURSOR id=0 hotspot_x=0 hotspot_y=0 width=32 height=1 and_mask_depth=1 \
+xor_mask_depth=1 and_mask=zeros xor_mask=hex:ffffffff
+cursor 400 300 show              # CURSOR_X/Y, then CURSOR_ON
+raw 0x1e 0x1                     # FIFO words as they are (here a FENCE, which QEMU breaks on)
+sync                             # a SYNC write: the device runs the FIFO
+"""
+"""The example in ``svga check --help`` (the DEFINE_CURSOR item is one line)."""
+
+EPILOG = f"""\
 exit status: 1 if any finding breaks the device (or the file cannot be read or parsed),
 0 otherwise (findings that are only "not as intended" are printed too).
 
 a command script (one item per line, # comments):
-  mode 800x600                     # WIDTH/HEIGHT writes (mode 800x600x32 also writes BPP)
-  refresh                          # a display refresh / screendump
-  RECT_FILL color=0xff0000 x=0 y=0 width=64 height=64
-  RECT_COPY src_x=0 src_y=0 dest_x=64 dest_y=0 width=64 height=64
-  UPDATE x=0 y=0 width=800 height=600
-  DEFINE_CURSOR id=0 hotspot_x=0 hotspot_y=0 width=32 height=32 and_mask_depth=1 \\
-      xor_mask_depth=1 and_mask=zeros xor_mask=hex:ffffffff...   (one line in a script)
-  cursor 400 300 show              # CURSOR_X/Y, CURSOR_ON
-  raw 0x1e 0x1                     # FIFO words as they are (here a FENCE)
-  sync                             # a SYNC write: the device runs the FIFO
+{"".join("  " + line + chr(10) for line in EXAMPLE_SCRIPT.splitlines())}
 Command lines use the names and fields of svga.commands (as `svga` prints them); tails
 are name=hex:<bytes> or name=zeros. A .bin file is read as raw little-endian FIFO words.
 
