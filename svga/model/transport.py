@@ -135,6 +135,11 @@ class ModelTransport(Transport):
         this is a refresh first (see :meth:`refresh`), so it may raise ModelError for the
         commands it runs."""
         self.refresh()
+        return self.screen(with_cursor)
+
+    def screen(self, with_cursor: bool = False) -> np.ndarray:
+        """What :meth:`display_image` shows, without the refresh before it: no FIFO run, so
+        no ModelError (a caller that caught one from the refresh still gets the picture)."""
         st = self.state
         if not self.shown():
             return np.zeros((st.height, st.width, 3), dtype=np.uint8)
