@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lab lint clean
+.PHONY: demo test test-fast lab bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ test-fast: lint
 # Only the guest lab (root, the lab's Debian packages: svga lab setup).
 lab: $(STAMP)
 	$(BIN)/pytest -m lab
+
+# The benchmark table: the model and QEMU through qtest side by side (writes bench/results.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) svga-demo.png .pytest_cache

@@ -107,7 +107,7 @@ class Row:
 ROWS: tuple[Row, ...] = (
     Row("startup", "start-up: open_device to a negotiated device", "ms"),
     Row("startup_launch", "of which QEMU launch, QMP and PCI set-up", "ms", ("qemu",)),
-    Row("register_read", "one register read (a port round trip)", "µs"),
+    Row("register_read", "one register read (through qtest: a round trip)", "µs"),
     Row("batch", "{batch} RECT_FILL/UPDATE pre-encoded, fifo.write_batch + sync", "commands/s"),
     Row("send", "{send} RECT_FILL/UPDATE, fifo.send each (reserve/commit) + sync", "commands/s"),
     Row("draw_full", "{w}x{h} CPU draw + full-screen UPDATE + sync", "ms"),

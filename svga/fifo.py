@@ -94,6 +94,11 @@ class Fifo:
         self.fifo_caps = FifoCap(0)
         self.next_fence = 0
         self._reserved: Reservation | None = None
+        # Only the driver writes NEXT_CMD, so it keeps its own copy; STOP is the device's
+        # and is re-read only when the space last seen is not enough (a stale STOP only
+        # under-states the free space). On qtest every FIFO read is a round trip.
+        self._next = self.min
+        self._stop = self.min
         self.overruns = 0
         self.initialised = False
 
@@ -129,6 +134,7 @@ class Fifo:
         self._set(FifoReg.MAX, self.max)
         self._set(FifoReg.NEXT_CMD, self.min)
         self._set(FifoReg.STOP, self.min)
+        self._next = self._stop = self.min
         self._reserved = None
         if self.extended and self.reg_valid(FifoReg.BUSY):
             self._set(FifoReg.BUSY, 0)
@@ -142,17 +148,36 @@ class Fifo:
         self.initialised = True
 
     # -- pointers -------------------------------------------------------------------------
+    def _read_stop(self) -> int:
+        self._stop = self._get(FifoReg.STOP)
+        return self._stop
+
     def pointers(self) -> tuple[int, int]:
         """(NEXT_CMD, STOP) as the device sees them now."""
-        return self._get(FifoReg.NEXT_CMD), self._get(FifoReg.STOP)
+        return self._next, self._read_stop()
 
     def pending_bytes(self) -> int:
         nxt, stop = self.pointers()
         return (nxt - stop) % self.ring_bytes
 
+    def _free_bytes(self, stop: int) -> int:
+        """Bytes that can be written with STOP at ``stop``, keeping one dword free."""
+        return self.ring_bytes - (self._next - stop) % self.ring_bytes - 4
+
     def free_bytes(self) -> int:
         """Bytes that can be written now, keeping one dword free."""
-        return self.ring_bytes - self.pending_bytes() - 4
+        return self._free_bytes(self._read_stop())
+
+    def restart_at(self, offset: int) -> None:
+        """Move the empty ring's start to ``offset`` (NEXT_CMD = STOP = offset): the ring
+        must be drained. For tests of wrap-around at chosen offsets, and for tools."""
+        self.sync()
+        if offset % 4 or not self.min <= offset < self.max:
+            raise ProtocolError(f"FIFO offset {offset} is not a dword inside [{self.min}, {self.max})")
+        self._set(FifoReg.STOP, offset)
+        self._set(FifoReg.NEXT_CMD, offset)
+        self._next = self._stop = offset
+        self.mem.flush()
 
     # -- reserve / commit (kit: SVGA_FIFOReserve, SVGA_FIFOCommit) ------------------------
     def reserve(self, nbytes: int) -> Reservation:
@@ -167,9 +192,8 @@ class Fifo:
             )
         reserveable = self.has_cap(FifoCap.RESERVE)
         rounds = 0
+        nxt, stop, fresh = self._next, self._stop, False
         while True:
-            nxt = self._get(FifoReg.NEXT_CMD)
-            stop = self._get(FifoReg.STOP)
             in_place = False  # else the bounce buffer
             if nxt >= stop:
                 # No valid data between NEXT_CMD and MAX.
@@ -179,15 +203,13 @@ class Fifo:
                     in_place = True
                 elif (self.max - nxt) + (stop - self.min) <= nbytes:
                     # "<=": one dword must stay free, or full would look empty.
-                    self._wait_for_room(rounds)
-                    rounds += 1
+                    stop, fresh, rounds = self._more_room(fresh, rounds)
                     continue
                 # else: it fits only split across the wrap, so it is bounced.
             elif nxt + nbytes < stop:
                 in_place = True
             else:
-                self._wait_for_room(rounds)
-                rounds += 1
+                stop, fresh, rounds = self._more_room(fresh, rounds)
                 continue
             if in_place and not (reserveable or nbytes <= 4):
                 # Without FIFO_CAP_RESERVE the device may not keep data past NEXT_CMD.
@@ -215,7 +237,7 @@ class Fifo:
         if n % 4 or not 0 <= n <= res.nbytes:
             raise ProtocolError(f"FIFO commit of {n} bytes does not match a {res.nbytes}-byte reservation")
         reserveable = self.has_cap(FifoCap.RESERVE)
-        nxt = self._get(FifoReg.NEXT_CMD)
+        nxt = self._next
         if res.in_place:
             if isinstance(res.buf, bytearray):
                 self.mem.write(nxt, bytes(res.buf[:n]))
@@ -238,6 +260,7 @@ class Fifo:
                 if nxt == self.max:
                     nxt = self.min
                 self._set(FifoReg.NEXT_CMD, nxt)
+                self._next = nxt
         if reserveable:
             self._set(FifoReg.RESERVED, 0)
 
@@ -246,6 +269,7 @@ class Fifo:
         if nxt >= self.max:
             nxt -= self.ring_bytes
         self._set(FifoReg.NEXT_CMD, nxt)
+        self._next = nxt
 
     def write_command(self, data: bytes) -> None:
         """Reserve, copy and commit one encoded command (or several back to back)."""
@@ -270,8 +294,9 @@ class Fifo:
         total = 0
         i = 0
         rounds = 0
+        fresh = False
         while i < len(pending):
-            free = self.free_bytes()
+            free = self._free_bytes(self._stop)
             take: list[bytes] = []
             size = 0
             while i < len(pending) and size + len(pending[i]) <= free:
@@ -283,14 +308,13 @@ class Fifo:
                     raise ProtocolError(
                         f"command of {len(pending[i])} bytes is larger than the FIFO ring"
                     )
-                self._wait_for_room(rounds)
-                rounds += 1
+                _, fresh, rounds = self._more_room(fresh, rounds)
                 continue
-            rounds = 0
+            rounds, fresh = 0, False
             blob = b"".join(take)
             if len(blob) % 4:
                 raise ProtocolError("a batched command is not a whole number of words")
-            nxt = self._get(FifoReg.NEXT_CMD)
+            nxt = self._next
             if reserveable:
                 self._set(FifoReg.RESERVED, size)
             first = min(size, self.max - nxt)
@@ -304,13 +328,18 @@ class Fifo:
         return total
 
     # -- waiting --------------------------------------------------------------------------
-    def _wait_for_room(self, rounds: int) -> None:
-        """The ring is full: let the device catch up (kit: SVGAFIFOFull, legacy path)."""
-        if rounds > SYNC_ROUNDS:
-            self._stalled("the FIFO stays full")
-        self.mem.flush()
-        self.regs.write(Reg.SYNC, 1)
-        self.regs.read(Reg.BUSY)
+    def _more_room(self, fresh: bool, rounds: int) -> tuple[int, bool, int]:
+        """Not enough room with the STOP last seen: first read STOP again; if it was fresh,
+        the ring is full, so let the device catch up (kit: SVGAFIFOFull, legacy path: SYNC,
+        then one BUSY read). Returns (STOP, fresh, rounds)."""
+        if fresh:
+            if rounds > SYNC_ROUNDS:
+                self._stalled("the FIFO stays full")
+            self.mem.flush()
+            self.regs.write(Reg.SYNC, 1)
+            self.regs.read(Reg.BUSY)
+            rounds += 1
+        return self._read_stop(), True, rounds
 
     def sync(self) -> None:
         """Wait until the device has processed every committed command.

@@ -72,8 +72,8 @@ def test_wrap_around_at_every_offset_near_max(profile):
     fifo, mem = dev.fifo, dev.transport.fifo
     for name, fields in WRAP_COMMANDS[profile]:
         for start in range(fifo.max - 40, fifo.max, 4):
-            mem.write32(FifoReg.NEXT_CMD * 4, start)
-            mem.write32(FifoReg.STOP * 4, start)
+            fifo.restart_at(start)
+            assert mem.read32(FifoReg.NEXT_CMD * 4) == mem.read32(FifoReg.STOP * 4) == start
             color = 0x010101 * ((start // 4) % 200 + 1)
             args = dict(fields, color=color) if name == "RECT_FILL" else fields
             blob = commands.encode(name, **args)
@@ -142,8 +142,7 @@ def test_in_place_with_reserve_and_bounce_across_wrap():
     dev.sync()
     # Across the wrap: only 8 bytes before MAX, so the bounce buffer is used and copied in
     # two chunks with one NEXT_CMD update.
-    mem.write32(FifoReg.NEXT_CMD * 4, fifo.max - 8)
-    mem.write32(FifoReg.STOP * 4, fifo.max - 8)
+    fifo.restart_at(fifo.max - 8)
     res = fifo.reserve(24)
     assert not res.in_place
     res.buf[:] = fill_cmd(0x654321, 3, 3)
@@ -317,6 +316,37 @@ def test_stalled_device_is_an_error_not_a_hang():
     fifo.write_command(commands.encode("UPDATE", x=0, y=0, width=1, height=1))
     with pytest.raises(FifoError, match="stalled .*UPDATE at FIFO offset 16"):
         fifo.sync()
+
+
+def test_restart_at_checks_the_offset():
+    fifo = make("qemu").fifo
+    with pytest.raises(ProtocolError, match="not a dword inside"):
+        fifo.restart_at(fifo.max)
+    with pytest.raises(ProtocolError, match="not a dword inside"):
+        fifo.restart_at(fifo.min + 2)
+
+
+def test_stop_is_read_only_when_the_room_last_seen_is_short():
+    """NEXT_CMD is the driver's own; STOP is re-read only when needed: a command that fits
+    the room last seen costs no FIFO read (each is a round trip on qtest)."""
+    dev = make("qemu")
+    mem = dev.transport.fifo
+    reads = []
+    orig = mem.read32
+
+    def spy(offset):
+        reads.append(offset)
+        return orig(offset)
+
+    mem.read32 = spy
+    for i in range(100):
+        dev.fifo.write_command(fill_cmd(i))
+    assert reads == []
+    for i in range(5000):  # far more than the ring: STOP must be re-read, and SYNC used
+        dev.fifo.write_command(fill_cmd(i))
+    assert FifoReg.STOP * 4 in reads and FifoReg.NEXT_CMD * 4 not in reads
+    dev.sync()
+    assert dev.read_vram()[0, 0] == 4999
 
 
 def test_small_fifo_is_refused():
