@@ -69,6 +69,8 @@ class Device:
             raise SVGAError(f"accel must be one of {', '.join(ACCEL_CHOICES)}, not {accel!r}")
         self.transport = transport
         self.regs = RegisterFile(transport)
+        #: "auto", "on" or "off": whether fill() and copy() use RECT_FILL / RECT_COPY. A
+        #: public attribute: change it at any time.
         self.accel = accel
         self.version = self._negotiate()
         self.caps = Cap(self.regs.read(Reg.CAPABILITIES)) if self.version >= 1 else Cap(0)
@@ -241,6 +243,18 @@ class Device:
         for row in range(y, y + h):
             vram.write(mode.fb_offset + row * mode.pitch + x * 4, self._fb[row, x: x + w])
 
+    def _reread(self, x: int, y: int, w: int, h: int) -> None:
+        """Shadowed framebuffer after the device drew into it: take what VRAM now holds
+        (not a prediction: QEMU may drop or misplace a fill, see the stale-stride quirk)."""
+        if not self._shadow:
+            return
+        self.sync()
+        mode = self._need_mode()
+        assert self._fb is not None
+        for row in range(y, y + h):
+            raw = self.transport.vram.read(mode.fb_offset + row * mode.pitch + x * 4, w * 4)
+            self._fb[row, x: x + w] = np.frombuffer(raw, "<u4")
+
     def update(self, x: int = 0, y: int = 0, width: int | None = None, height: int | None = None) -> None:
         """Show a rectangle of the framebuffer (all of it by default): SVGA_CMD_UPDATE."""
         mode = self._need_mode()
@@ -270,8 +284,7 @@ class Device:
         if self._use_accel(Cap.RECT_FILL):
             self.fifo.send(commands.Cmd.RECT_FILL, color=color & 0xFFFFFFFF, x=x, y=y,
                            width=width, height=height)
-            if self._shadow:
-                self.framebuffer[y: y + height, x: x + width] = color  # keep the shadow true
+            self._reread(x, y, width, height)
             return
         self.framebuffer[y: y + height, x: x + width] = color & 0xFFFFFFFF
         self.update(x, y, width, height)
@@ -282,15 +295,15 @@ class Device:
         self._check_rect("copy destination", dest_x, dest_y, width, height)
         if width == 0 or height == 0:
             return
-        fb = self.framebuffer
-        block = fb[src_y: src_y + height, src_x: src_x + width].copy()
         if self._use_accel(Cap.RECT_COPY):
             self.fifo.send(commands.Cmd.RECT_COPY, src_x=src_x, src_y=src_y, dest_x=dest_x,
                            dest_y=dest_y, width=width, height=height)
-            if self._shadow:
-                fb[dest_y: dest_y + height, dest_x: dest_x + width] = block
+            self._reread(dest_x, dest_y, width, height)
             return
-        fb[dest_y: dest_y + height, dest_x: dest_x + width] = block
+        fb = self.framebuffer
+        # A copy of the source first: overlapping copies read the source as it was.
+        fb[dest_y: dest_y + height, dest_x: dest_x + width] = fb[src_y: src_y + height,
+                                                                 src_x: src_x + width].copy()
         self.update(dest_x, dest_y, width, height)
 
     # -- cursor ---------------------------------------------------------------------------
@@ -420,14 +433,18 @@ DEVICE_KINDS = ("auto", "model", "qemu", "pci")
 
 
 def open_transport(spec: str = "auto", *, profile: str = "vmware", qemu_display: str = "none",
-                   sysfs_root: str = "/sys") -> Transport:
+                   sysfs_root: str = "/sys", cursor: bool | None = None) -> Transport:
     """Make the transport for a device spec: ``auto`` (the PCI device if there is one,
     else the software model), ``model``, ``qemu`` (QEMU's device through qtest), ``pci``
-    (the first SVGA II PCI device) or a PCI address such as ``0000:00:02.0``."""
+    (the first SVGA II PCI device) or a PCI address such as ``0000:00:02.0``.
+
+    ``profile`` (vmware, qemu, qemu-cursor) and ``cursor`` (with qemu: offer the hardware
+    cursor, as QEMU with a VNC display does) choose the model; ``qemu_display`` (none, vnc)
+    QEMU's display."""
     if spec == "model":
         from svga.model import ModelTransport
 
-        return ModelTransport(profile=profile)
+        return ModelTransport(profile=profile, cursor=cursor)
     if spec == "qemu":
         from svga.transport.qtest import QtestTransport
 
@@ -438,7 +455,7 @@ def open_transport(spec: str = "auto", *, profile: str = "vmware", qemu_display:
         if not pci.find_devices(sysfs_root):
             from svga.model import ModelTransport
 
-            return ModelTransport(profile=profile)
+            return ModelTransport(profile=profile, cursor=cursor)
         return pci.PciTransport(None, sysfs_root=sysfs_root)
     if spec == "pci":
         return pci.PciTransport(None, sysfs_root=sysfs_root)

@@ -72,3 +72,15 @@ def test_help_teaches():
     assert r.returncode == 0
     for word in ("demo", "info", "mode", "screenshot", "devices:", "examples:"):
         assert word in r.stdout
+
+
+def test_demo_screenshot_without_the_hardware_cursor(capsys, tmp_path):
+    out = tmp_path / "nocursor.png"
+    code, _, err = run(capsys, "demo", "--device", "model", "--profile", "qemu-cursor", "--no-cursor",
+                       "--out", str(out), "-q")
+    assert code == 0, err
+    img = np.asarray(Image.open(out).convert("RGB")).astype(np.uint32)
+    px = (img[..., 0] << 16) | (img[..., 1] << 8) | img[..., 2]
+    # qemu-cursor offers the hardware cursor, so the demo did not draw it into the framebuffer;
+    # left out of the screenshot, the gradient shows where the arrow would be.
+    assert px[450 + 5, 600 + 1] == gradient(800, 600)[455, 601]

@@ -389,3 +389,59 @@ def test_display_with_register_cursor() -> None:
     assert white[:, 1].min() == 10 and white[:, 1].max() == 41
     assert len(white) == 64
     assert not t.display_image().any()  # without the cursor: the framebuffer only
+
+
+# -- QEMU's placeholder surface (quirk placeholder-shows-only-updates; seen on QEMU 7.2 by
+# tests/test_differential.py) ------------------------------------------------------------------------
+
+def _placeholder_guest() -> tuple[Guest, np.ndarray]:
+    t = ModelTransport("qemu")
+    g = Guest(t).setup(640, 480)  # 640x480: the first refresh keeps QEMU's 640x480 placeholder
+    pixels = (np.arange(640 * 480, dtype=np.uint32).reshape(480, 640) * 2654435761) & 0xFFFFFF
+    g.write_fb(pixels)
+    return g, pixels
+
+
+def test_placeholder_shows_only_flushed_update_rectangles() -> None:
+    g, pixels = _placeholder_guest()
+    g.send("UPDATE", x=0, y=0, width=640, height=480)
+    assert not g.t.display_image().any()  # mode and enable writes since the last refresh: dropped
+    assert not g.t.display_image().any()  # CPU drawing alone never shows
+    g.send("UPDATE", x=10, y=20, width=30, height=40)
+    g.send("RECT_FILL", color=0x123456, x=100, y=100, width=2, height=2)
+    g.sync()
+    img = g.t.display_image()
+    want = np.zeros((480, 640), np.uint32)
+    want[20:60, 10:40] = pixels[20:60, 10:40]
+    want[100:102, 100:102] = 0x123456
+    assert np.array_equal(img, rgb_of(want))
+
+
+def test_placeholder_update_outside_copies_everything_and_queue_overflow() -> None:
+    g, pixels = _placeholder_guest()
+    g.t.display_image()
+    for i in range(600):  # more than QEMU's 512 queued rectangles: copied early, none lost
+        g.send("UPDATE", x=i, y=0, width=1, height=1)
+    g.sync()
+    want = np.zeros((480, 640), np.uint32)
+    want[0, :600] = pixels[0, :600]
+    assert np.array_equal(g.t.display_image(), rgb_of(want))
+    g.send("UPDATE", x=600, y=0, width=41, height=1)  # one pixel past the edge: the whole surface
+    assert np.array_equal(g.t.display_image(), rgb_of(pixels))
+
+
+def test_placeholder_replaced_by_another_mode_for_good() -> None:
+    g, pixels = _placeholder_guest()
+    g.t.display_image()
+    g.regs[Reg.WIDTH] = 800
+    g.t.display_image()  # a refresh in 800x600: a surface made from VRAM
+    g.regs[Reg.WIDTH] = 640
+    g.write_fb(pixels)
+    assert np.array_equal(g.t.display_image(), rgb_of(pixels))  # VRAM, no UPDATE needed
+
+
+def test_no_placeholder_on_vmware() -> None:
+    t = ModelTransport("vmware")
+    g = Guest(t).setup(640, 480)
+    g.write_fb(np.full((480, 640), 0x00FF00, np.uint32))
+    assert (t.display_image()[..., 1] == 0xFF).all()

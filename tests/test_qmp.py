@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from svga.errors import DeviceError
-from svga.transport.qmp import QMPConnection, abs_events, btn_event, key_event, rel_events
+from svga.transport.qmp import QMPConnection, abs_events, btn_event, key_event, read_ppm, rel_events
 
 pytestmark = pytest.mark.qemu
 
@@ -154,3 +154,21 @@ def test_close_is_idempotent():
             c.execute("query-status")
     finally:
         q.stop()
+
+
+# QEMU's screendump PPM (no QEMU needed).
+@pytest.mark.parametrize("data,want", [
+    (b"P6\n2 1\n255\n" + bytes(range(6)), [[[0, 1, 2], [3, 4, 5]]]),
+    # QEMU 7.2's rows are padded to 4 bytes: 1x2 pixels are 2 rows of 3 bytes + 1 pad byte.
+    (b"P6\n1 2\n255\n" + bytes([1, 2, 3, 0, 4, 5, 6, 0]), [[[1, 2, 3]], [[4, 5, 6]]]),
+    (b"P6 # comment\n1 1 255\n" + bytes([7, 8, 9]), [[[7, 8, 9]]]),
+])
+def test_read_ppm(data: bytes, want: list) -> None:
+    assert read_ppm(data).tolist() == want
+
+
+@pytest.mark.parametrize("data", [b"P5\n1 1\n255\n\0", b"P6\n1 1\n65535\n" + bytes(6),
+                                  b"P6\n2 2\n255\n" + bytes(5), b"P6\n", b""])
+def test_read_ppm_refuses(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        read_ppm(data)

@@ -8,8 +8,10 @@ clipping, then draws with :mod:`svga.model.raster`.
 
 Where fills, copies and updates land is the *target*: the mode's framebuffer (VRAM at
 FB_OFFSET, BYTES_PER_LINE stride) or, with QEMU's stale-surface quirk, the display
-surface of the last refresh. Screen Objects are bookkeeping: every screen shows the
-framebuffer, offset by its root, and screen 0 always exists as the legacy screen.
+surface of the last refresh; while that surface is still QEMU's 640x480 placeholder, the
+rectangles of UPDATE, fills and copies are also queued for the refresh to copy into it
+(quirk ``placeholder-shows-only-updates``). Screen Objects are bookkeeping: every screen
+shows the framebuffer, offset by its root, and screen 0 always exists as the legacy screen.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ class Executor:
     def _update(self, cmd: Command, offset: int) -> None:
         t = self.target()
         x, y, w, h = cmd.x, cmd.y, cmd.width, cmd.height
+        self.queue_redraw(x, y, w, h)
         if not _inside(x, y, w, h, t.width, t.height):
             if self.profile.quirk(Q.UPDATE_BAD_RECT_FULL) is not None:
                 log.debug("%s at FIFO offset %d: rectangle %s is outside %s; updating the "
@@ -140,6 +143,7 @@ class Executor:
         self._check_rect(cmd, offset, t, x, y, w, h)
         self._draw(cmd, offset, lambda: raster.fill(self.vram, t.base, t.stride, x, y, w, h, cmd.color))
         self.state.damage.append((x, y, w, h))
+        self.queue_redraw(x, y, w, h)
 
     def _rect_copy(self, cmd: Command, offset: int) -> None:
         t = self.target()
@@ -150,6 +154,34 @@ class Executor:
             self.vram, (t.base, t.stride, cmd.src_x, cmd.src_y),
             (t.base, t.stride, cmd.dest_x, cmd.dest_y), w, h))
         self.state.damage.append((cmd.dest_x, cmd.dest_y, w, h))
+        self.queue_redraw(cmd.dest_x, cmd.dest_y, w, h)
+
+    # -- QEMU's placeholder surface (quirk placeholder-shows-only-updates) -----------------
+    def queue_redraw(self, x: int, y: int, w: int, h: int) -> None:
+        """Queue a rectangle for the next refresh, as QEMU does for every UPDATE, fill and
+        copy. Only the placeholder surface needs it: a surface made from VRAM shows VRAM."""
+        st = self.state
+        row = self.profile.quirk(Q.PLACEHOLDER_UPDATES)
+        if row is None or st.placeholder is None:
+            return
+        if len(st.redraw) >= int(row.value):  # type: ignore[call-overload]
+            self.flush_redraw()  # QEMU copies a full queue early, then queues the new one
+        st.redraw.append((x, y, w, h))
+
+    def flush_redraw(self) -> None:
+        """Copy the queued rectangles from VRAM into the placeholder, or drop them if the
+        display was invalidated (a mode or enable write) since the last refresh."""
+        st = self.state
+        rects, st.redraw = st.redraw, []
+        if st.invalidated or st.placeholder is None:
+            return
+        s = st.surface
+        for x, y, w, h in rects:
+            if not _inside(x, y, w, h, s.width, s.height):
+                x, y, w, h = 0, 0, s.width, s.height  # QEMU's fallback: the whole surface
+            if w and h:
+                src = np.ascontiguousarray(raster.pixels(self.vram, 0, s.stride, x, y, w, h))
+                st.placeholder[y: y + h, x: x + w] = src.view("<u4")[..., 0]
 
     def _front_rop_fill(self, cmd: Command, offset: int) -> None:
         # A hint that the guest has already filled this rectangle of the GFB: nothing to draw.

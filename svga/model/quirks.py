@@ -35,6 +35,7 @@ class Q(StrEnum):
     STALE_SURFACE = "stale-surface"
     REFRESH_RUNS_FIFO = "refresh-runs-fifo"
     MODE_640X480_PLACEHOLDER = "mode-640x480-placeholder"
+    PLACEHOLDER_UPDATES = "placeholder-shows-only-updates"
     CURSOR_DECODE = "cursor-decode"
     CURSOR_LIMITS = "cursor-limits"
     CURSOR_AND_DEPTH = "cursor-and-mask-depth"
@@ -107,6 +108,9 @@ class Quirk:
 QEMU_CURSOR_LIMITS = CursorLimits(max_width=256, max_height=256, max_and_words=1024,
                                   max_xor_words=4096, max_bpp=32)
 QEMU_HEADLESS_SURFACE = Surface(640, 480, 640 * 4)
+QEMU_REDRAW_QUEUE = 512
+"""Rectangles QEMU 7.2 queues for the next refresh before it copies them early
+(REDRAW_FIFO_LEN)."""
 QEMU_COUNTED_IDS = frozenset({1, 2, 3, 19, 22})
 """Command ids whose length QEMU 7.2's parser counts right (UPDATE, RECT_FILL, RECT_COPY,
 DEFINE_CURSOR with a 1-bpp AND mask, DEFINE_ALPHA_CURSOR); any other word desyncs it."""
@@ -137,10 +141,14 @@ _ROWS: tuple[Quirk, ...] = (
           Via.SWITCH, "svga-on-qemu.md 'ENABLE'"),
     Quirk(Q.DISPLAY_NEEDS_CONFIG,
           "the display shows the SVGA framebuffer only while ENABLE and CONFIG_DONE are both "
-          "set; otherwise it shows VGA emulation",
-          "imitated: display_image() is black unless ENABLE and CONFIG_DONE are set (the "
-          "model has no VGA emulation)",
-          Via.SWITCH, "VV vmsvga_update_display"),
+          "set; otherwise the refresh is VGA emulation's: after firmware set up VGA text mode "
+          "that is shown; with VGA never programmed (no firmware, as under qtest) it draws "
+          "nothing and the last SVGA surface stays on screen, still showing VRAM",
+          "imitated as far as the SVGA side goes: nothing runs and no new surface is taken "
+          "while disabled. Not imitated: the model has no VGA emulation and shows black "
+          "instead of the VGA picture or the stale surface",
+          Via.SWITCH, "VV vmsvga_update_display; qemu/qemu hw/display/vga.c vga_draw_blank; "
+          "differential test (tests/test_differential.py)"),
     Quirk(Q.STALE_SURFACE,
           "RECT_FILL, RECT_COPY and UPDATE are checked against, and addressed with the stride "
           "of, the display surface of the last refresh; only a refresh adopts a new mode. "
@@ -156,11 +164,29 @@ _ROWS: tuple[Quirk, ...] = (
           "commands are drawn (and their errors raised) as QEMU's screendump would draw them",
           Via.SWITCH, "svga-on-qemu.md 'What triggers a run'; qemu-lab.md quirk 3; VV vmsvga_update_display"),
     Quirk(Q.MODE_640X480_PLACEHOLDER,
-          "a mode of exactly 640x480x32 is never shown: the placeholder surface (\"Guest has not "
-          "initialized the display (yet)\") has the same size and stride, so it is kept",
-          "not imitated: display_image() shows the framebuffer (the placeholder's text cannot "
-          "be reproduced pixel for pixel); fills still use stride 2560, as on QEMU",
-          Via.NOT_IMITATED, "qemu-lab.md quirk 1"),
+          "while a mode of exactly 640x480x32 has been the only one refreshed, QEMU keeps its "
+          "placeholder surface (same size and stride), which shows the text \"Guest has not "
+          "initialized the display (yet).\" in QEMU's VGA font, grey (#aaaaaa) on black",
+          "not imitated: the placeholder is black in the model (the text, 1044 pixels within "
+          "x 144..492, y 226..238, is drawn with QEMU's own font); see "
+          "placeholder-shows-only-updates. Also not imitated: a refresh while SVGA is disabled "
+          "runs QEMU's VGA emulation, which in a guest whose firmware set a text mode replaces "
+          "the placeholder with its 720x400 text surface, so a later 640x480 mode is shown "
+          "(seen in the lab, tests/test_lab_svga.py); under qtest VGA was never programmed and "
+          "the placeholder stays. The model follows the qtest case",
+          Via.NOT_IMITATED, "qemu-lab.md quirk 1; differential test (tests/test_differential.py)"),
+    Quirk(Q.PLACEHOLDER_UPDATES,
+          "the placeholder surface is not VRAM: only the rectangles of UPDATE, RECT_FILL and "
+          "RECT_COPY are copied into it from VRAM (stride 2560), when the next refresh flushes "
+          "its redraw queue, or early when 512 are queued; an UPDATE rectangle outside the "
+          "surface copies all of it; the queue is dropped instead if WIDTH, HEIGHT, ENABLE or a "
+          "bad BITS_PER_PIXEL was written since the last refresh ('invalidated'). CPU drawing "
+          "without UPDATE never shows",
+          "imitated: a 640x480 placeholder image (black) that only flushed rectangles reach, "
+          "with the same queue, early copy and drop rules; the first refresh in another mode "
+          "replaces it for good",
+          Via.SWITCH, "VV vmsvga_update_rect, vmsvga_update_rect_flush, vmsvga_check_size, "
+          "vmsvga_value_write; differential test (tests/test_differential.py)", QEMU_REDRAW_QUEUE),
     Quirk(Q.CURSOR_DECODE,
           "DEFINE_CURSOR: the AND mask is taken as 1 bpp whatever andMaskDepth says, and mask "
           "rows are stepped by ceil(w/8) bytes although VMware pads rows to 32 bits (widths "

@@ -144,6 +144,7 @@ class ModelRegisters:
 
     def _write_enable(self, value: int) -> None:
         self.state.enable = int(bool(value)) if self.profile.quirk(Q.ENABLE_BOOL) else value
+        self.state.invalidated = True
 
     def _write_mode(self, reg: Reg, value: int, limit: int) -> None:
         if value > limit:
@@ -158,6 +159,7 @@ class ModelRegisters:
             raise ModelError(f"mode {width}x{height} needs {height * stride} bytes, more than the "
                              f"{self.vram_size}-byte VRAM; the {reg.name} write was ignored")
         st.width, st.height = width, height
+        st.invalidated = True
         self._mode_changed()
 
     def _write_bpp(self, value: int) -> None:
@@ -166,6 +168,7 @@ class ModelRegisters:
         if self.profile.quirk(Q.BPP_CLEARS_CONFIG) is not None:
             log.info("BITS_PER_PIXEL %d is not 32: CONFIG_DONE cleared, as QEMU does", value)
             self.state.config_done = False
+            self.state.invalidated = True
             return
         raise ModelError(f"BITS_PER_PIXEL {value} is not supported: this device has 32 bpp only "
                          "(no SVGA_CAP_8BIT_EMULATION); the write was ignored")

@@ -87,6 +87,16 @@ class DeviceState:
     """The annotation the last BLIT_GMRFB_TO_SCREEN consumed (None if it had none)."""
     damage: deque[tuple[int, int, int, int]] = field(default_factory=lambda: deque(maxlen=DAMAGE_KEPT))
     """UPDATE rectangles (x, y, width, height), oldest first."""
+    placeholder: np.ndarray | None = None
+    """QEMU's placeholder surface, (480, 640) uint32, while it is the display surface
+    (quirk ``placeholder-shows-only-updates``); None once a refresh replaced it, and on
+    profiles without the quirk."""
+    redraw: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Rectangles of UPDATE, RECT_FILL and RECT_COPY waiting for the next refresh to copy
+    them into the placeholder (QEMU's redraw queue)."""
+    invalidated: bool = False
+    """QEMU's 'invalidated': a mode or enable write since the last refresh, which then drops
+    the redraw queue instead of copying it."""
     last_fence: int | None = None
     counts: Counter[str] = field(default_factory=Counter)
     """Commands executed, by name."""
@@ -99,12 +109,16 @@ class DeviceState:
         surface = stale.value if stale is not None else Surface(
             profile.initial_width, profile.initial_height, profile.initial_width * 4)
         assert isinstance(surface, Surface)
+        placeholder = None
+        if profile.quirk(Q.PLACEHOLDER_UPDATES) is not None:
+            placeholder = np.zeros((surface.height, surface.width), dtype=np.uint32)
         return cls(
             width=profile.initial_width,
             height=profile.initial_height,
             scratch=np.zeros(profile.scratch_size, dtype=np.uint32),
             palette=np.zeros(NUM_PALETTE_REGS, dtype=np.uint32),
             surface=surface,
+            placeholder=placeholder,
         )
 
     @property

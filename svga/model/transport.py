@@ -105,21 +105,33 @@ class ModelTransport(Transport):
         st.cursor_on = 0
         st.cursor_pos = CursorPosition(st.cursor_x, st.cursor_y, False)
         st.damage.clear()
+        st.redraw.clear()
         self.engine.publish_caps(force=True)
         st.fifo_cursor_count = self.engine.get(FifoReg.CURSOR_COUNT)
 
     def refresh(self) -> None:
-        """A display refresh. On qemu (quirks ``stale-surface``, ``refresh-runs-fifo``) it
-        adopts the mode as the display surface and runs the FIFO, as QEMU's console refresh
-        does when ENABLE and CONFIG_DONE are set; on vmware it does nothing."""
+        """A display refresh. On qemu (quirks ``stale-surface``, ``refresh-runs-fifo``,
+        ``placeholder-shows-only-updates``) it adopts the mode as the display surface, runs
+        the FIFO and then copies the queued rectangles into QEMU's placeholder surface while
+        that is still shown, as QEMU's console refresh does when ENABLE and CONFIG_DONE are
+        set; on vmware it does nothing."""
         st = self.state
         if not st.fifo_running:
             return
         if self.profile.quirk(Q.STALE_SURFACE) is not None:
             if (st.surface.width, st.surface.height) != (st.width, st.height):
+                # A surface made from VRAM replaces the placeholder for good.
                 st.surface = Surface(st.width, st.height, st.width * 4)
-        if self.profile.quirk(Q.REFRESH_RUNS_FIFO) is not None:
-            self.engine.run()
+                st.placeholder = None
+                st.redraw.clear()
+                st.invalidated = True
+        try:
+            if self.profile.quirk(Q.REFRESH_RUNS_FIFO) is not None:
+                self.engine.run()
+        finally:
+            if self.profile.quirk(Q.PLACEHOLDER_UPDATES) is not None:
+                self.engine.executor.flush_redraw()
+            st.invalidated = False
 
     def shown(self) -> bool:
         """Whether the display shows the SVGA framebuffer (else it is black)."""
@@ -130,7 +142,8 @@ class ModelTransport(Transport):
 
     def display_image(self, with_cursor: bool = False) -> np.ndarray:
         """What the display shows: the mode's WIDTHxHEIGHT pixels of VRAM at FB_OFFSET with
-        BYTES_PER_LINE stride, as (HEIGHT, WIDTH, 3) RGB; black while the display is off.
+        BYTES_PER_LINE stride, as (HEIGHT, WIDTH, 3) RGB; black while the display is off; on
+        qemu, QEMU's 640x480 placeholder while it is kept (a first mode of 640x480).
         With ``with_cursor`` the hardware cursor is composited where it is shown. On qemu
         this is a refresh first (see :meth:`refresh`), so it may raise ModelError for the
         commands it runs."""
@@ -143,7 +156,12 @@ class ModelTransport(Transport):
         st = self.state
         if not self.shown():
             return np.zeros((st.height, st.width, 3), dtype=np.uint8)
-        image = self._frame()
+        if st.placeholder is not None:
+            # QEMU's placeholder surface is still the display (quirk placeholder-shows-only-updates).
+            p = st.placeholder
+            image = np.stack([(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF], axis=-1).astype(np.uint8)
+        else:
+            image = self._frame()
         if with_cursor:
             self.engine.poll_cursor()
             cur, pos = st.cursor, st.cursor_pos

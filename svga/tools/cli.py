@@ -37,9 +37,10 @@ def _add_device_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("device")
     g.add_argument("--device", "-d", default="auto", metavar="DEV",
                    help=f"which device: {', '.join(DEVICE_KINDS)} or a PCI address (default: auto)")
-    g.add_argument("--profile", choices=("vmware", "qemu"), default="vmware",
+    g.add_argument("--profile", choices=("vmware", "qemu", "qemu-cursor"), default="vmware",
                    help="capabilities of the software model: vmware (extended FIFO, fences, cursors, "
-                        "screen objects) or qemu (what QEMU 7.2 offers) (default: vmware)")
+                        "screen objects), qemu (what QEMU 7.2 offers headless: 0x3) or qemu-cursor "
+                        "(QEMU with a VNC display: 0xE3) (default: vmware)")
     g.add_argument("--qemu-display", choices=("none", "vnc"), default="none",
                    help="QEMU's display for --device qemu: none (capabilities 0x3) or vnc "
                         "(0xE3: hardware cursor) (default: none)")
@@ -111,7 +112,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _open(args) as dev:
         say(f"device: {dev.transport.description}")
         counts = draw_demo(dev, width, height, progress=say)
-        img = dev.screenshot(source=args.source)
+        img = dev.screenshot(source=args.source, cursor=not args.no_cursor)
         _save(img, args.out)
     say(f"{counts['fills']} fills, {counts['copies']} copies, {counts['updates']} updates")
     print(args.out)
@@ -121,7 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_screenshot(args: argparse.Namespace) -> int:
     with _open(args) as dev:
         dev.adopt_mode()
-        _save(dev.screenshot(source=args.source), args.out)
+        _save(dev.screenshot(source=args.source, cursor=not args.no_cursor), args.out)
     print(args.out)
     return 0
 
@@ -168,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--source", choices=("display", "vram"), default="display",
                    help="screenshot what the display shows (model, QEMU screendump) or read VRAM")
     s.add_argument("--quiet", "-q", action="store_true", help="no progress messages")
+    s.add_argument("--no-cursor", action="store_true",
+                   help="leave the hardware cursor out of the screenshot (as QEMU's screendump does)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("screenshot", help="save what the device shows now as a PNG",
@@ -176,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out", help="PNG to write")
     s.add_argument("--source", choices=("display", "vram"), default="display",
                    help="what the display shows, or the framebuffer memory")
+    s.add_argument("--no-cursor", action="store_true", help="leave the hardware cursor out")
     s.set_defaults(func=cmd_screenshot)
 
     for extension in _extensions():

@@ -421,7 +421,7 @@ class StepLog:
 
 @dataclass
 class Result:
-    """What a differential run saw. ``identical`` compares captures and mode registers."""
+    """What a differential run saw (see :attr:`identical`)."""
 
     steps: list[StepLog]
     shots: list[Shot]
@@ -436,7 +436,9 @@ class Result:
 
     @property
     def identical(self) -> bool:
-        return all(s.identical for s in self.shots) and all(a == b for a, b in self.registers.values())
+        """Every capture, the mode registers and whether the FIFO was drained agree."""
+        return (all(s.identical for s in self.shots) and all(a == b for a, b in self.registers.values())
+                and self.drained[0] == self.drained[1])
 
     def differing(self) -> list[Shot]:
         return [s for s in self.shots if not s.identical]
@@ -456,8 +458,10 @@ class Result:
     def summary(self, limit: int = 3) -> str:
         bad = self.differing()
         regs = {k: v for k, v in self.registers.items() if v[0] != v[1]}
-        verdict = "identical" if not bad and not regs else \
-            f"DIFFERENT ({len(bad)} of {len(self.shots)} captures, {len(regs)} registers)"
+        fifo = self.drained[0] != self.drained[1]
+        verdict = "identical" if not bad and not regs and not fifo else \
+            f"DIFFERENT ({len(bad)} of {len(self.shots)} captures, {len(regs)} registers" + \
+            (", FIFO state)" if fifo else ")")
         lines = [f"differential run of {len(self.steps)} steps, {len(self.shots)} captures: {verdict}"]
         lines += ["  " + s.describe(limit) for s in bad]
         lines += [f"  register {k}: model {a}, qemu {b}" for k, (a, b) in regs.items()]
@@ -466,9 +470,14 @@ class Result:
         for s in self.steps:
             if s.model or s.qemu:
                 lines.append(f"  step {s.index} ({s.text}):")
-                lines += [f"    {side}: {msg}" for side in SIDES for msg in getattr(s, side)]
+                for side in SIDES:
+                    msgs = getattr(s, side)
+                    lines += [f"    {side}: {msg}" for msg in msgs[:limit]]
+                    if len(msgs) > limit:
+                        lines.append(f"    {side}: ... and {len(msgs) - limit} more")
         if self.qemu_log:
-            lines.append(f"  QEMU printed {len(self.qemu_log)} lines, first: {self.qemu_log[0]}")
+            n = len(self.qemu_log)
+            lines.append(f"  QEMU printed {n} line{'s' if n != 1 else ''}, first: {self.qemu_log[0]}")
         return "\n".join(lines)
 
     def save(self, directory: str) -> list[str]:
@@ -538,8 +547,16 @@ def _log_count(dev: Device) -> int | None:
 def _log_since(dev: Device, before: int) -> list[str] | None:
     """QEMU's lines after the first ``before``, up to the fence sent now (not to the other
     side); None when they cannot be told apart (the output ring rolled over)."""
-    dev.fifo.write_command(LOG_FENCE_WORDS)
-    dev.sync()
+    for attempt in (1, 2):
+        dev.fifo.write_command(LOG_FENCE_WORDS)
+        try:
+            dev.sync()
+            break
+        except SVGAError:
+            # The stream left QEMU's parser past NEXT_CMD (a SYNC write the driver did not
+            # check): the driver has re-initialised the FIFO, so the fence goes again.
+            if attempt == 2:
+                return None
     output = dev.transport.qemu_output  # type: ignore[attr-defined]
     deadline = time.monotonic() + LOG_WAIT_S
     while True:
@@ -575,7 +592,8 @@ def run_stream(steps: Sequence[Step], model: Device, qemu: Device, *, final: boo
         else:
             row = qemu.regs.read(Reg.BYTES_PER_LINE)
             imgs = [_vram(d, extent, row) for d in (model, qemu)]
-        entry.model += _take_model_errors(model)  # the model's refresh runs its FIFO too
+        for side, dev in devs.items():  # a model's refresh runs its FIFO too
+            getattr(entry, side).extend(_take_model_errors(dev))
         shots.append(Shot(label, source, imgs[0], imgs[1]))
 
     all_steps = list(steps) + ([Capture("display"), Capture("vram")] if final else [])
@@ -586,12 +604,15 @@ def run_stream(steps: Sequence[Step], model: Device, qemu: Device, *, final: boo
             capture(entry, "final" if i - label_offset >= len(steps) else f"step {i}", step.source)
             continue
         for side, dev in devs.items():
+            failure = None
             try:
                 step.apply(dev)
             except SVGAError as e:
-                getattr(entry, side).append(f"{type(e).__name__}: {e}")
-            if side == "model":
-                entry.model += _take_model_errors(dev)
+                failure = f"{type(e).__name__}: {e}"
+            # What the model refused while the driver carried on came first.
+            getattr(entry, side).extend(_take_model_errors(dev))
+            if failure is not None:
+                getattr(entry, side).append(failure)
         extent = max(extent, _mode_extent(model), _mode_extent(qemu))
     registers = {r.name: (model.regs.read(r), qemu.regs.read(r))
                  for r in (Reg.WIDTH, Reg.HEIGHT, Reg.BYTES_PER_LINE, Reg.ENABLE, Reg.CONFIG_DONE)}

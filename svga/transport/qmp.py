@@ -150,8 +150,6 @@ class QMPConnection:
 
         QEMU writes a PPM to a file it is given; on QEMU a screendump is also a display
         refresh (for the SVGA device: surface resize, FIFO processing, queued updates)."""
-        from PIL import Image
-
         fd, path = tempfile.mkstemp(prefix="svga-screendump-", suffix=".ppm")
         os.close(fd)
         try:
@@ -162,8 +160,8 @@ class QMPConnection:
                 args["head"] = head
             self.execute("screendump", args)
             try:
-                with Image.open(path) as img:
-                    return np.array(img.convert("RGB"), dtype=np.uint8)
+                with open(path, "rb") as f:
+                    return read_ppm(f.read())
             except (OSError, ValueError) as exc:
                 raise DeviceError(f"QEMU's screendump {path} is unreadable: {_one_line(exc)}") from None
         finally:
@@ -254,3 +252,31 @@ def key_event(qcode: str, down: bool) -> dict[str, object]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())
+
+
+def read_ppm(data: bytes) -> np.ndarray:
+    """A binary PPM (P6, maxval 255) as (H, W, 3) RGB, rows padded or not: QEMU 7.2's
+    screendump pads every row to a multiple of 4 bytes (it writes its pixman line buffer
+    whole), so for a width that is not a multiple of 4 the file is longer than W*H*3 and a
+    plain PPM reader skews each row by the padding of the rows above it."""
+    fields: list[bytes] = []
+    pos = 0
+    while len(fields) < 4:
+        while pos < len(data) and data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":  # a comment runs to the end of the line
+            pos = data.find(b"\n", pos) + 1 or len(data)
+            continue
+        end = pos
+        while end < len(data) and not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    if fields[0] != b"P6" or fields[3] != b"255" or not (fields[1].isdigit() and fields[2].isdigit()):
+        raise ValueError(f"not an 8-bit binary PPM (header {b' '.join(fields)!r})")
+    width, height = int(fields[1]), int(fields[2])
+    payload = np.frombuffer(data, dtype=np.uint8, offset=pos + 1)
+    row = len(payload) // height if height else 0
+    if height == 0 or width == 0 or row * height != len(payload) or row < width * 3:
+        raise ValueError(f"PPM of {width}x{height} has {len(payload)} bytes of pixels")
+    return np.ascontiguousarray(payload.reshape(height, row)[:, : width * 3].reshape(height, width, 3))
