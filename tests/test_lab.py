@@ -18,24 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from svga.lab.errors import GuestFailed, LabError
-from svga.lab.packages import missing_packages
+from svga.lab.errors import GuestFailed
+from svga.lab.packages import not_ready
 from svga.registers import Cap
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _not_ready() -> str:
-    if os.geteuid() != 0:
-        return "the lab needs root"
-    try:
-        missing = missing_packages()
-    except LabError as exc:
-        return str(exc)
-    return f"missing packages: {' '.join(missing)} (svga lab setup)" if missing else ""
-
-
-_WHY = _not_ready()
+_WHY = not_ready()
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(bool(_WHY), reason=_WHY or "ready")]
 
 PYTHONPATH = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -31,3 +31,12 @@ def test_missing_packages_error_names_the_command():
 
 def test_nothing_to_install_is_a_no_op():
     packages.install_packages([])
+
+
+def test_not_ready_says_why(monkeypatch):
+    from svga.lab import packages
+
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 1000)
+    assert packages.not_ready() == "the lab needs root"
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 0)
+    assert "no-such-package-xyz" in packages.not_ready(("no-such-package-xyz",))

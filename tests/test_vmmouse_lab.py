@@ -17,15 +17,13 @@ Recommends installed, xfonts-base among them).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 from evdev import ecodes as e
 
-from svga.lab.errors import LabError
-from svga.lab.packages import missing_packages
+from svga.lab.packages import not_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 GUEST_SCRIPT = "tests/vmmouse_lab_guest.py"
@@ -33,19 +31,9 @@ X_PACKAGES = ("xserver-xorg-core", "xserver-xorg-input-libinput", "xserver-xorg-
               "libinput-tools", "udev", "xdotool", "x11-utils")
 
 
-def _not_ready(packages: tuple[str, ...] = ()) -> str:
-    if os.geteuid() != 0:
-        return "the lab needs root"
-    try:
-        missing = missing_packages() + missing_packages(packages)
-    except LabError as exc:
-        return str(exc)
-    return f"missing packages: {' '.join(missing)}" if missing else ""
-
-
-_WHY = _not_ready()
-_WHY_X = _not_ready(X_PACKAGES)
-_WHY_LIBINPUT = _not_ready(("udev", "libinput-tools"))
+_WHY = not_ready()
+_WHY_X = not_ready(X_PACKAGES)
+_WHY_LIBINPUT = not_ready(("udev", "libinput-tools"))
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(bool(_WHY), reason=_WHY or "ready")]
 
 

@@ -37,6 +37,18 @@ def missing_packages(packages: tuple[str, ...] = PACKAGES) -> list[str]:
     return [p for p in packages if not is_installed(p)]
 
 
+def not_ready(extra: tuple[str, ...] = ()) -> str:
+    """Why the lab cannot run here ('' when it can): not root, or packages missing (the
+    lab's own plus ``extra``, e.g. the X session's)."""
+    if os.geteuid() != 0:
+        return "the lab needs root"
+    try:
+        missing = missing_packages() + missing_packages(extra)
+    except LabError as exc:
+        return str(exc)
+    return f"missing packages: {' '.join(missing)} (svga lab setup, or apt-get install)" if missing else ""
+
+
 def require_packages(packages: tuple[str, ...] = PACKAGES) -> None:
     """Raise MissingPackages (a one-line message with the apt-get command) if any is missing."""
     missing = missing_packages(packages)
