@@ -25,11 +25,16 @@ devices:
   pci      the first SVGA II PCI device (root; no kernel driver bound)
   ADDR     a PCI address, e.g. 0000:00:02.0
 
+The model and a qemu device live only as long as one command: draw and take the screenshot
+in the same command (svga demo) or from Python (svga.device.open_device).
+
 examples:
   svga demo --out demo.png                 draw the test pattern on the default device
   svga demo --device qemu --out qemu.png   the same on QEMU's device, screenshot by QEMU
   svga info --device model --profile qemu  what a QEMU 7.2 guest sees
   svga mode 1024x768                       set a mode on the default device
+  svga check examples/breaks-qemu.svgascript --profile qemu   what QEMU would not handle
+  svga lab run -- svga info --device pci   the driver on QEMU's device inside a guest (root)
 """
 
 
