@@ -38,8 +38,8 @@ The serial console goes to ``<workdir>/console.log``; every failure (QEMU exit, 
 raises a LabError subclass whose one-line message names what failed and whose
 ``console_tail`` holds the last console lines. A guest that overruns its timeout is
 killed. QEMU never outlives this process: it gets PR_SET_PDEATHSIG(SIGKILL), and open
-guests are killed at exit. (The death signal follows the *thread* that started QEMU:
-start guests from a thread that lives as long as they do, e.g. the main thread.)
+guests are killed at exit. (QEMU is started through svga.transport.child, from a
+thread that lives as long as the process.)
 
 Python API::
 
@@ -70,11 +70,9 @@ QMP goes through svga.transport.qmp.QMPConnection (``g.qmp``), connected on firs
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -87,6 +85,7 @@ from typing import TYPE_CHECKING, Any
 from svga.lab.errors import GuestFailed, GuestTimeout, LabError
 from svga.lab.initramfs import GUEST_IO_DIR, IO_TAG, ROOT_TAG, build_initramfs, cache_dir, initramfs_path
 from svga.lab.kernel import Kernel, boot_image, find_kernel
+from svga.transport.child import spawn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,19 +108,6 @@ def _close_all() -> None:
 
 
 atexit.register(_close_all)
-
-
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """A preexec_fn: ask the kernel to SIGKILL the child when its parent goes away. The
-    libc symbol is looked up here, before the fork: the child of a threaded process (the
-    QMP client runs a thread) must not take the dynamic loader's lock."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-    def preexec() -> None:
-        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:               # the parent died before prctl
-            os._exit(1)
-    return preexec
 
 
 def _prune_stale_workdirs() -> None:
@@ -369,9 +355,7 @@ class Guest:
                       f"display {self.display})")
         t0 = time.monotonic()
         with open(self.qemu_log, "wb") as log:
-            self._proc = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                preexec_fn=_die_with_parent(os.getpid()))
+            self._proc = spawn(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         ready = self.io_dir / "ready"
         while not ready.exists():
             self._check_alive("booting the guest")

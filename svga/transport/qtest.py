@@ -24,8 +24,6 @@ import atexit
 import base64
 import bisect
 import collections
-import ctypes
-import functools
 import os
 import selectors
 import shutil
@@ -44,6 +42,7 @@ import numpy as np
 from svga.errors import DeviceError, DeviceNotFound, SVGAError, UnsupportedDevice
 from svga.registers import PCI_DEVICE_SVGA2, PCI_VENDOR_VMWARE
 from svga.transport.base import Memory, Transport
+from svga.transport.child import spawn
 from svga.transport.qmp import QMPConnection
 
 QEMU_BINARY = "qemu-system-x86_64"
@@ -91,8 +90,8 @@ class QtestTransport(Transport):
 
     QEMU never outlives this object: it is killed by :meth:`close`, at garbage collection,
     at interpreter exit, and (through a parent-death signal) if this process is killed.
-    The parent-death signal belongs to the creating *thread*, so create the transport in a
-    thread that lives as long as you use it.
+    QEMU is started through svga.transport.child, so it dies with this process whichever
+    thread created the transport.
     """
 
     kind = "qemu"
@@ -598,10 +597,9 @@ class _QemuProcess:
 
     def __init__(self, argv: Sequence[str]) -> None:
         self._lines: collections.deque[str] = collections.deque(maxlen=400)
-        preexec = functools.partial(_die_with_parent, os.getpid(), _libc_prctl())
         try:
-            self._p = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, preexec_fn=preexec, close_fds=True)
+            self._p = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, close_fds=True)
         except OSError as exc:
             raise DeviceNotFound(f"cannot run {argv[0]}: {exc.strerror or exc} ({INSTALL_HINT})") from None
         self.pid = self._p.pid
@@ -706,27 +704,6 @@ def _kill(p: subprocess.Popen) -> None:
 def _kill_all() -> None:
     for p in list(_LIVE):
         _kill(p)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-@functools.cache
-def _libc_prctl() -> Callable[..., int] | None:
-    # Looked up before fork: the child only calls it.
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _die_with_parent(parent: int, prctl: Callable[..., int] | None) -> None:
-    # Runs in the child between fork and exec: SIGKILL when the parent dies, and exit now
-    # if it already died before the request was in place.
-    if prctl is not None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _exit_status(rc: int | None) -> str:
