@@ -20,7 +20,7 @@ What is measured, for each device:
 - commands per second: N pre-encoded RECT_FILL/UPDATE pairs through ``fifo.write_batch`` then
   ``sync`` (N wraps the 64 KiB FIFO several times), and the reserve/commit path
   (``fifo.send`` per command) then ``sync``; the rectangles lie inside 640x480, where QEMU's
-  headless display surface accepts fills (svga-on-qemu.md, stale-stride quirk);
+  headless display surface accepts fills (docs/qemu-7.2.md, stale-stride quirk);
 - a 1920x1080 CPU draw with a full-screen UPDATE, and the same with an UPDATE of the left half
   (a narrower rectangle is uploaded row by row);
 - a 1920x1080 readback: the display (QEMU: QMP screendump) and VRAM;
@@ -202,7 +202,7 @@ def fill_reading(cmds: Sequence[tuple[str, dict[str, int]]]) -> np.ndarray:
 def _check_fills(dev: Device, cmds: Sequence[tuple[str, dict[str, int]]], what: str) -> None:
     """The fills really ran. No display refresh has happened since the mode was set, so
     QEMU still has its 640x480 start-up surface and fills with its 2560-byte stride
-    (qemu-lab.md quirk 2); the model's qemu profile imitates that."""
+    (docs/qemu-7.2.md quirk 2); the model's qemu profile imitates that."""
     assert dev.mode is not None
     raw = dev.transport.vram.read(dev.mode.fb_offset, FILL_AREA[0] * FILL_AREA[1] * 4)
     got = np.frombuffer(raw, "<u4").reshape(FILL_AREA[1], FILL_AREA[0])

@@ -273,7 +273,7 @@ class Device:
             return True
         # auto: QEMU (the device without the extended FIFO) fills and copies against the
         # display surface of its last refresh, which lags mode changes and never catches up
-        # headless (svga-on-qemu.md, stale-stride quirk). CPU drawing + UPDATE is right there.
+        # headless (docs/qemu-7.2.md, stale-stride quirk). CPU drawing + UPDATE is right there.
         return self.has(Cap.EXTENDED_FIFO)
 
     def fill(self, color: int, x: int, y: int, width: int, height: int) -> None:

@@ -5,8 +5,8 @@ Every case runs the same stream on both and compares the screens pixel for pixel
 (no tolerance anywhere: both are 32-bit framebuffers shown as 24-bit RGB, and QEMU's
 screendump is lossless). Where a case can, the screens are also checked against a plain
 numpy reading of the commands (RECT_FILL writes the raw 32-bit word, RECT_COPY copies from a
-snapshot of the source, a command outside the surface is dropped; svga-on-qemu.md and
-qemu-lab.md quirk 5), so a fault shared by the model and the runner cannot pass unseen.
+snapshot of the source, a command outside the surface is dropped; docs/qemu-7.2.md and
+docs/qemu-7.2.md quirk 5), so a fault shared by the model and the runner cannot pass unseen.
 
 One QEMU (``-display none``) serves the module; a second one with a VNC display (cursor
 capabilities) serves the cursor cases, and a fresh one the cases that read QEMU's log or
@@ -50,7 +50,7 @@ FIFO_MAX = 65536
 """QEMU's FIFO (BAR2, MEM_SIZE) is 64 KiB; the driver uses MAX = MEM_SIZE."""
 FILL_BYTES, COPY_BYTES, UPDATE_BYTES = 24, 28, 20  # svga_reg.h: 6, 7 and 5 words
 QEMU_MAX_W, QEMU_MAX_H = 2368, 1770
-PER_RUN = 1023  # commands QEMU runs per SYNC or refresh (svga-on-qemu.md 'Per-run cap')
+PER_RUN = 1023  # commands QEMU runs per SYNC or refresh (docs/qemu-7.2.md 'Per-run cap')
 RANDOM_STREAMS = 300
 """Seeded random streams (hypothesis, derandomized): a fixed CI budget of a few seconds."""
 
@@ -141,7 +141,7 @@ def check(result, exp: Expect | None = None) -> None:
 
 # -- the pair itself -------------------------------------------------------------------------------
 def test_profiles_follow_qemus_capabilities(pair, vnc_pair) -> None:
-    # svga-on-qemu.md: CAPABILITIES 0x3 with -display none, 0xE3 with a VNC display.
+    # docs/qemu-7.2.md: CAPABILITIES 0x3 with -display none, 0xE3 with a VNC display.
     assert Device(pair.transport).caps == 0x3 and pair.profile == "qemu"
     assert Device(vnc_pair.transport).caps == 0xE3 and vnc_pair.profile == "qemu-cursor"
 
@@ -267,7 +267,7 @@ def test_out_of_range_fills_and_copies_are_dropped(fresh_pair) -> None:
     assert len(errors) == len(bad_offsets)
     for (_, _, msg), (name, off) in zip(errors, bad_offsets, strict=True):
         assert msg.startswith(f"{name} at FIFO offset {off}: ") and "outside" in msg, msg
-    # ... and QEMU drops each one with a log line (svga-on-qemu.md 'Bad commands').
+    # ... and QEMU drops each one with a log line (docs/qemu-7.2.md 'Bad commands').
     assert result.qemu_log is not None
     dropped = "vmsvga_fifo_run: Unknown command 0x{:02x} in SVGA command FIFO"
     assert result.qemu_log.count(dropped.format(2)) == len(bad_fills)

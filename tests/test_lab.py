@@ -2,7 +2,7 @@
 the real SVGA II device. Needs root and the lab's packages (`svga lab setup`); each
 boot takes about 5-8 s under TCG.
 
-Expected values are written down from the device and the recipe (qemu-lab.md): PCI
+Expected values are written down from the device and the recipe (docs/lab.md): PCI
 15ad:0405 at 00:02.0, caps 0x3 headless and 0xE3 with a VNC display, the PIIX3 UHCI
 controller 8086:7020 for -usb, the QEMU tablet 0627:0001 whose report for QMP (100, 200)
 is 00 6400 c800 00.

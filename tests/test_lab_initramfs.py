@@ -138,7 +138,7 @@ def real_kernel() -> Kernel:
 @pytest.mark.lab
 def test_real_kernel_modules_cover_the_verified_recipe(real_kernel):
     order = initramfs.resolve_modules(real_kernel)
-    # The list verified in qemu-lab.md (when built as modules, as in Debian 6.1).
+    # The list verified in docs/lab.md (when built as modules, as in Debian 6.1).
     for name in ("virtio_ring", "virtio", "virtio_pci", "netfs", "fscache", "9pnet", "9pnet_virtio",
                  "9p", "overlay", "uinput", "evdev", "serio_raw", "usb-common", "usbcore", "uhci-hcd"):
         assert name in order

@@ -15,7 +15,7 @@ from svga.lab import scenes
 
 LOOKS = ["800x600-cpu", "1024x768-stale-surface", "1024x768-accel", "640x400-tiny", "1280x1024-cpu",
          "1280x1024-fifo", "largest-cpu", "largest-accel", "800x600-final"]
-#: (height, width) by look; "largest" is QEMU 7.2's MAX_WIDTH x MAX_HEIGHT (svga-on-qemu.md).
+#: (height, width) by look; "largest" is QEMU 7.2's MAX_WIDTH x MAX_HEIGHT (docs/qemu-7.2.md).
 SIZES = {"800x600": (600, 800), "1024x768": (768, 1024), "640x400": (400, 640),
          "1280x1024": (1024, 1280), "largest": (1770, 2368)}
 

@@ -7,8 +7,8 @@ Two guests are booted once each and run most jobs of this file: a headless one
 that has never been refreshed, so it boots a third. Each boot takes about 4-6 s under TCG
 and each Python job about 3-6 s more; the file runs in about 60-75 s on a 2-core host.
 
-Expected device facts are written down from the reference notes (svga-on-qemu.md,
-qemu-lab.md: QEMU 7.2 ``-vga vmware``), not taken from the model: SVGA_ID_2, capabilities
+Expected device facts are written down from the reference notes (docs/qemu-7.2.md,
+docs/lab.md: QEMU 7.2 ``-vga vmware``), not taken from the model: SVGA_ID_2, capabilities
 0x3 headless and 0xE3 with a VNC display, no FIFO capabilities (no extended FIFO), 16 MiB
 of VRAM and framebuffer, a 64 KiB FIFO, a largest mode of 2368x1770, depth 24 at 32 bpp.
 
@@ -320,7 +320,7 @@ def test_sequence_on_qemu_equals_the_model(headless):
 
 
 def test_640x480_first_shows_qemus_placeholder_then_the_mode():
-    """qemu-lab.md quirk 1, made precise: QEMU's console starts with a 640x480 placeholder
+    """docs/qemu-7.2.md quirk 1, made precise: QEMU's console starts with a 640x480 placeholder
     surface ("Guest has not initialized the display (yet)"), and a refresh keeps a surface of
     the same size and stride. So with no refresh since QEMU started (headless: no
     screendump yet), a first mode of 640x480x32 is not shown; once the display has shown

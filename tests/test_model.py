@@ -1,6 +1,6 @@
 """Tests of svga.model.transport and svga.model.regfile: the model as the driver sees it
 through BAR0 ports, FIFO memory and display_image(). Expected values are written down from
-svga_reg.h and svga-on-qemu.md, not taken from the model's own tables."""
+svga_reg.h and docs/qemu-7.2.md, not taken from the model's own tables."""
 
 from __future__ import annotations
 

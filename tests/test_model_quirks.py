@@ -1,6 +1,6 @@
 """Tests of svga.model.quirks and svga.model.profiles: the QEMU quirk table is complete and
 documented, the switches it lists are really consulted by the model's code, and the
-profiles' data and command availability match svga_reg.h / svga-on-qemu.md."""
+profiles' data and command availability match svga_reg.h / docs/qemu-7.2.md."""
 
 from __future__ import annotations
 

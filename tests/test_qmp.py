@@ -70,7 +70,7 @@ def test_refused_command_is_one_line_error(qmp):
 
 def test_screendump_is_rgb_of_the_display(qmp):
     img = qmp.screendump()
-    # No mode set yet: QEMU shows its 640x480 placeholder surface (qemu-lab.md quirk 1).
+    # No mode set yet: QEMU shows its 640x480 placeholder surface (docs/qemu-7.2.md quirk 1).
     assert img.shape == (480, 640, 3) and img.dtype == np.uint8
 
 

@@ -2,7 +2,7 @@
 
 Expected values are written down from the device's specification (svga_reg.h via
 svga.registers, the PCI ids) and from what QEMU 7.2 is documented to report
-(/work/shared/reference/svga-on-qemu.md, qemu-lab.md); pixels are checked against a plain
+(docs/qemu-7.2.md, docs/lab.md); pixels are checked against a plain
 numpy reading of RECT_FILL and RECT_COPY.
 """
 
@@ -39,7 +39,7 @@ from svga.transport.qtest import QtestMemory, QtestTransport, _QtestChannel
 pytestmark = pytest.mark.qemu
 
 MiB = 1 << 20
-W, H = 800, 600  # 640x480x32 is never shown by QEMU 7.2 (qemu-lab.md quirk 1)
+W, H = 800, 600  # 640x480x32 is never shown by QEMU 7.2 (docs/qemu-7.2.md quirk 1)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,7 @@ def test_out_of_range_access_raises(qt):
 
 class RawFifo:
     """The test's own minimal FIFO writer: whole batches into a legacy FIFO (MIN=16),
-    drained by repeating SYNC until STOP == NEXT_CMD (svga-on-qemu.md)."""
+    drained by repeating SYNC until STOP == NEXT_CMD (docs/qemu-7.2.md)."""
 
     def __init__(self, t: QtestTransport, regs: RegisterFile) -> None:
         self.t, self.regs = t, regs
@@ -295,7 +295,7 @@ def test_dropped_fill_is_logged_and_the_next_runs(scene):
     t, r, fifo, _ = scene
     fb = r[Reg.FB_OFFSET]
     # A fill outside the surface is dropped and logged on stdout by QEMU 7.2 (as "Unknown
-    # command 0x02"); the next command still runs (qemu-lab.md quirk 6).
+    # command 0x02"); the next command still runs (docs/qemu-7.2.md quirk 6).
     fifo.run([encode("RECT_FILL", color=0x010203, x=W - 1, y=0, width=1, height=1),
               encode("RECT_FILL", color=0xFFFFFF, x=W - 1, y=0, width=2, height=1),
               encode("RECT_FILL", color=0xABCDEF, x=0, y=0, width=1, height=1)])

@@ -62,7 +62,7 @@ def test_qemu_tablet_fields():
 
 
 @pytest.mark.parametrize("report, event", [
-    # qemu-lab.md: QMP (100, 200) gave 006400c80000.
+    # docs/lab.md: QMP (100, 200) gave 006400c80000.
     ("006400c80000", PointerEvent(Buttons.NONE, 100, 200)),
     ("01ff7fff7f01", PointerEvent(Buttons.LEFT, 0x7FFF, 0x7FFF, wheel=1)),
     ("0600000000ff", PointerEvent(Buttons.RIGHT | Buttons.MIDDLE, 0, 0, wheel=-1)),

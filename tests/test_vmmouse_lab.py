@@ -4,7 +4,7 @@ vmmouse and usb-tablet, serio_raw interrupts, uinput, udev, libinput and Xorg.
 Each test boots a fresh guest (about 5 s under TCG), runs tests/vmmouse_lab_guest.py in it,
 waits for its "ready" marker, injects pointer events with QMP input-send-event and checks
 what came out. Expected values are written down from QEMU's behaviour as the reference
-notes record it (qemu-lab.md, vmmouse.md): QMP's 0..32767 absolute range is doubled by
+notes record it (docs/lab.md, docs/vmmouse.md): QMP's 0..32767 absolute range is doubled by
 QEMU 7.2's vmmouse and passed unchanged by the tablet; the vmmouse Z byte is -1 for
 wheel-up and -2 for wheel-right; the tablet's wheel is +1 for wheel-up. Each wheel button
 gives two vmmouse packets (QEMU syncs the press and the release), the second with Z = 0.

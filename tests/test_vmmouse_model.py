@@ -27,7 +27,7 @@ def test_absolute_doubles_like_qemu_7_2():
     m = enabled()
     m.mouse_event(100, 32767, 0, Buttons.LEFT)
     assert m.call(STATUS).eax == 4
-    assert tuple(m.call(DATA, 4))[:4] == (0x20, 0xC8, 0xFFFE, 0)   # qemu-lab.md: 100 -> 0xc8, 32767 -> 0xfffe
+    assert tuple(m.call(DATA, 4))[:4] == (0x20, 0xC8, 0xFFFE, 0)   # docs/lab.md: 100 -> 0xc8, 32767 -> 0xfffe
 
 
 def test_exact_scaling_like_qemu_8_2():

@@ -40,7 +40,7 @@ def test_status_splits_flags_and_queue_length():
 
 
 def test_left_press_seen_in_the_lab():
-    # qemu-lab.md: a left press at QMP (16384, 8192) read back as (0x20, 0x8000, 0x4000, 0).
+    # docs/lab.md: a left press at QMP (16384, 8192) read back as (0x20, 0x8000, 0x4000, 0).
     ev = decode_packet((0x20, 0x8000, 0x4000, 0))
     assert ev.buttons == Buttons.LEFT
     assert (ev.x, ev.y, ev.wheel, ev.hwheel) == (0x8000, 0x4000, 0, 0)

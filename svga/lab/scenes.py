@@ -12,7 +12,7 @@ the FIFO. What ``look`` does depends on the side:
   profile) and keeps ``dev.screenshot_array(cursor=False)`` at each look.
 
 On QEMU both kinds of look are a display refresh: QEMU adopts the current mode as its
-display surface only then (qemu-lab.md quirk 2, the model's ``stale-surface`` quirk), so
+display surface only then (docs/qemu-7.2.md quirk 2, the model's ``stale-surface`` quirk), so
 the two sides stay in step only if every look happens at the same point of the scene.
 The scenes rely on that: device fills and copies (``accel="on"``, raw RECT_FILL and
 RECT_COPY) come only after a look in the same mode, except in the one step that draws

@@ -53,7 +53,7 @@ Python API::
         print(g.boot_seconds)               # host wall time from QEMU start to ready
         status, output = g.run(["cat", "/sys/bus/pci/devices/0000:00:02.0/vendor"])
 
-        job = g.submit(["python3", "-m", "mydemo"], cwd="/work/main")
+        job = g.submit(["python3", "-m", "mydemo"], cwd="/srv/mydemo")
         job.wait_marker("drawn", timeout=120)  # the job ran `python3 -m svga.lab.marker drawn`
         image = g.screendump()                 # numpy (H, W, 3) uint8, via QMP
         g.send_input([...])                    # QMP input-send-event events

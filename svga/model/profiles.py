@@ -6,7 +6,7 @@ memory, sizes and limits, and (for ``qemu``) the table of QEMU's quirks
 (:mod:`svga.model.quirks`). The register file and the FIFO engine read the profile; no
 other module asks which profile it is.
 
-- ``qemu``: QEMU 7.2 ``-vga vmware -display none`` (svga-on-qemu.md). ``qemu-cursor``
+- ``qemu``: QEMU 7.2 ``-vga vmware -display none`` (docs/qemu-7.2.md). ``qemu-cursor``
   (or ``cursor=True``) is the same device as with a VNC display, whose UI can define a
   cursor: CAPABILITIES 0xE3.
 - ``vmware``: a VMware SVGA II device with the extended FIFO, fences, FIFO reservations,

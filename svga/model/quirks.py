@@ -1,8 +1,8 @@
 """Model layer: QEMU 7.2's ``-vga vmware`` behaviours that a guest can see, as one table.
 
 Each row says what QEMU does, what the model does about it, whether that is an imitation,
-and where the fact comes from (svga-on-qemu.md and qemu-lab.md in the shared reference
-notes; "VV" is QEMU's hw/display/vmware_vga.c). The ``qemu`` profile carries this table;
+and where the fact comes from (docs/qemu-7.2.md and docs/lab.md in this repository;
+"VV" is QEMU's hw/display/vmware_vga.c). The ``qemu`` profile carries this table;
 the register file, the FIFO engine and the command executor ask it by key
 (``profile.quirk(Q.SYNC_CAP)``) instead of testing the profile's name, so a behaviour is
 switched in one place and documented in the same row. The ``vmware`` profile carries no
@@ -120,25 +120,25 @@ _ROWS: tuple[Quirk, ...] = (
           "one FIFO run (a SYNC write or a refresh) handles at most 1023 commands: the loop "
           "counter starts at 1024 and is decremented before it is tested",
           "imitated: a run stops after 1023 commands; the rest waits for the next SYNC",
-          Via.SWITCH, "svga-on-qemu.md 'Per-run cap'; qemu-lab.md quirk 3; VV vmsvga_fifo_run", 1023),
+          Via.SWITCH, "docs/qemu-7.2.md 'Per-run cap'; docs/qemu-7.2.md quirk 3; VV vmsvga_fifo_run", 1023),
     Quirk(Q.BUSY_READS_ZERO,
           "BUSY (and SYNC) read the 'syncing' flag, which is 0 again when the SYNC write "
           "returns; a BUSY read processes nothing, even with commands pending",
           "imitated: BUSY reads 0 and runs nothing",
-          Via.SWITCH, "svga-on-qemu.md 'SYNC / BUSY'; qemu-lab.md quirk 3"),
+          Via.SWITCH, "docs/qemu-7.2.md 'SYNC / BUSY'; docs/qemu-7.2.md quirk 3"),
     Quirk(Q.BPP_CLEARS_CONFIG,
           "writing BITS_PER_PIXEL other than 32 clears CONFIG_DONE (the FIFO stops); "
           "writing 32 afterwards does not set it again",
           "imitated (the vmware profile raises ModelError instead)",
-          Via.SWITCH, "svga-on-qemu.md 'BITS_PER_PIXEL'; VV vmsvga_value_write"),
+          Via.SWITCH, "docs/qemu-7.2.md 'BITS_PER_PIXEL'; VV vmsvga_value_write"),
     Quirk(Q.MODE_OVER_MAX_IGNORED,
           "WIDTH above 2368 or HEIGHT above 1770 is ignored (logged); the old value stays",
           "imitated (the vmware profile raises ModelError instead)",
-          Via.SWITCH, "svga-on-qemu.md 'WIDTH/HEIGHT'"),
+          Via.SWITCH, "docs/qemu-7.2.md 'WIDTH/HEIGHT'"),
     Quirk(Q.ENABLE_BOOL,
           "ENABLE is stored as 0/1, so ENABLE_HIDE (2) reads back 1",
           "imitated (the vmware profile stores the value)",
-          Via.SWITCH, "svga-on-qemu.md 'ENABLE'"),
+          Via.SWITCH, "docs/qemu-7.2.md 'ENABLE'"),
     Quirk(Q.DISPLAY_NEEDS_CONFIG,
           "the display shows the SVGA framebuffer only while ENABLE and CONFIG_DONE are both "
           "set; otherwise the refresh is VGA emulation's: after firmware set up VGA text mode "
@@ -155,14 +155,14 @@ _ROWS: tuple[Quirk, ...] = (
           "Headless, the surface is 640x480 (stride 2560) until the first screendump",
           "imitated: fills and copies use the surface of the last display_image() call (a "
           "refresh, like QEMU's screendump); it starts as 640x480, stride 2560",
-          Via.SWITCH, "svga-on-qemu.md 'Stale-stride quirk'; qemu-lab.md quirk 2",
+          Via.SWITCH, "docs/qemu-7.2.md 'Stale-stride quirk'; docs/qemu-7.2.md quirk 2",
           QEMU_HEADLESS_SURFACE),
     Quirk(Q.REFRESH_RUNS_FIFO,
           "a display refresh adopts the mode as the new surface and then runs the FIFO "
           "(1023-command cap), if ENABLE and CONFIG_DONE are set",
           "imitated: display_image() adopts the mode and runs the FIFO first, so pending "
           "commands are drawn (and their errors raised) as QEMU's screendump would draw them",
-          Via.SWITCH, "svga-on-qemu.md 'What triggers a run'; qemu-lab.md quirk 3; VV vmsvga_update_display"),
+          Via.SWITCH, "docs/qemu-7.2.md 'What triggers a run'; docs/qemu-7.2.md quirk 3; VV vmsvga_update_display"),
     Quirk(Q.MODE_640X480_PLACEHOLDER,
           "while a mode of exactly 640x480x32 has been the only one refreshed, QEMU keeps its "
           "placeholder surface (same size and stride), which shows the text \"Guest has not "
@@ -174,7 +174,7 @@ _ROWS: tuple[Quirk, ...] = (
           "the placeholder with its 720x400 text surface, so a later 640x480 mode is shown "
           "(seen in the lab, tests/test_lab_svga.py); under qtest VGA was never programmed and "
           "the placeholder stays. The model follows the qtest case",
-          Via.NOT_IMITATED, "qemu-lab.md quirk 1; differential test (tests/test_differential.py)"),
+          Via.NOT_IMITATED, "docs/qemu-7.2.md quirk 1; differential test (tests/test_differential.py)"),
     Quirk(Q.PLACEHOLDER_UPDATES,
           "the placeholder surface is not VRAM: only the rectangles of UPDATE, RECT_FILL and "
           "RECT_COPY are copied into it from VRAM (stride 2560), when the next refresh flushes "
@@ -194,33 +194,33 @@ _ROWS: tuple[Quirk, ...] = (
           "XOR bit = white/black; 32 bpp: alpha from the AND bit, colour = XOR & 0xffffff",
           "imitated: the decoded image is the one QEMU hands its UI (the vmware profile decodes "
           "rows padded to 32 bits and composites (screen AND and) XOR xor)",
-          Via.SWITCH, "svga-on-qemu.md 'DEFINE_CURSOR rules'; VV vmsvga_cursor_define"),
+          Via.SWITCH, "docs/qemu-7.2.md 'DEFINE_CURSOR rules'; VV vmsvga_cursor_define"),
     Quirk(Q.CURSOR_LIMITS,
           "a cursor wider or higher than 256, deeper than 32 bpp, or with more than 1024 AND "
           "or 4096 XOR words is rejected silently and its data skipped",
           "same limits, but the model raises ModelError (the command is skipped)",
-          Via.NOT_IMITATED, "svga-on-qemu.md 'DEFINE_CURSOR rules'; CVE-2016-7170", QEMU_CURSOR_LIMITS),
+          Via.NOT_IMITATED, "docs/qemu-7.2.md 'DEFINE_CURSOR rules'; CVE-2016-7170", QEMU_CURSOR_LIMITS),
     Quirk(Q.CURSOR_AND_DEPTH,
           "an andMaskDepth other than 1 (allowed by svga_reg.h) makes QEMU count the command "
           "too short: its parser desyncs",
           "not imitated: ModelError naming the command and its offset; the command is skipped "
           "by its svga_reg.h length",
-          Via.NOT_IMITATED, "svga-on-qemu.md 'DEFINE_CURSOR rules'"),
+          Via.NOT_IMITATED, "docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
     Quirk(Q.CURSOR_OTHER_BPP,
           "an xorMaskDepth other than 1 or 32 (but at most 32) shows QEMU's built-in arrow",
           "not imitated: ModelError (the arrow bitmap is QEMU's own)",
-          Via.NOT_IMITATED, "svga-on-qemu.md 'DEFINE_CURSOR rules'"),
+          Via.NOT_IMITATED, "docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
     Quirk(Q.RECT_OUTSIDE_DROPPED,
           "a RECT_FILL or RECT_COPY outside the surface is dropped with an 'Unknown command' "
           "log line; the next command still runs",
           "not imitated: ModelError naming the command, its offset and the surface; the "
           "command is skipped and later ones still run",
-          Via.NOT_IMITATED, "qemu-lab.md quirk 6; VV vmsvga_verify_rect"),
+          Via.NOT_IMITATED, "docs/qemu-7.2.md quirk 6; VV vmsvga_verify_rect"),
     Quirk(Q.UPDATE_BAD_RECT_FULL,
           "an UPDATE whose rectangle is not inside the surface becomes a full-screen update",
           "imitated: the damage recorded is the whole surface (logged at DEBUG, as QEMU 7.2 "
           "traces it); no error",
-          Via.SWITCH, "svga-on-qemu.md command table, id 1; VV vmsvga_update_rect"),
+          Via.SWITCH, "docs/qemu-7.2.md command table, id 1; VV vmsvga_update_rect"),
     Quirk(Q.PARSER_DESYNC,
           "FENCE, UPDATE_VERBOSE, ESCAPE, ids 34-42, RECT_ROP_*, FRONT_ROP_FILL, unknown ids "
           "and zero words are counted wrong: STOP runs past NEXT_CMD into stale FIFO memory "
@@ -228,13 +228,13 @@ _ROWS: tuple[Quirk, ...] = (
           "not imitated: ModelError naming the command and its FIFO offset; a known command "
           "is skipped by its svga_reg.h length, an unknown id drops the rest of the pending "
           "stream (its length is unknown); STOP never passes NEXT_CMD",
-          Via.NOT_IMITATED, "svga-on-qemu.md 'Length-accounting overrun'; qemu-lab.md quirks 6-8",
+          Via.NOT_IMITATED, "docs/qemu-7.2.md 'Length-accounting overrun'; docs/qemu-7.2.md quirks 6-8",
           QEMU_COUNTED_IDS),
     Quirk(Q.ALPHA_CURSOR_SKIPPED,
           "DEFINE_ALPHA_CURSOR is skipped cleanly (no ALPHA_CURSOR cap); one bigger than the "
           "ring stalls the FIFO for good",
           "not imitated: ModelError (command not offered by the capabilities), skipped",
-          Via.NOT_IMITATED, "qemu-lab.md quirk 6; svga-on-qemu.md command table, id 22"),
+          Via.NOT_IMITATED, "docs/qemu-7.2.md quirk 6; docs/qemu-7.2.md command table, id 22"),
     Quirk(Q.CURSOR_WITHOUT_CAP,
           "DEFINE_CURSOR is decoded and applied even when CAPABILITIES lacks SVGA_CAP_CURSOR "
           "(-display none)",
@@ -244,38 +244,38 @@ _ROWS: tuple[Quirk, ...] = (
           "bad FIFO pointers (unaligned, MIN < 16, MAX > 64 KiB, MAX < MIN + 10 KiB) stall "
           "processing silently; NEXT_CMD and STOP are not checked against [MIN, MAX)",
           "not imitated: ModelError naming the bad pointer; nothing is processed",
-          Via.NOT_IMITATED, "svga-on-qemu.md 'Checks each run'; CVE-2016-4454"),
+          Via.NOT_IMITATED, "docs/qemu-7.2.md 'Checks each run'; CVE-2016-4454"),
     Quirk(Q.INCOMPLETE_REWIND,
           "a command running past NEXT_CMD is rewound: STOP goes back to its start and it is "
           "retried on a later run",
           "imitated for STOP (it stays at the command), and the model also raises ModelError, "
           "since a driver should never SYNC in the middle of a command",
-          Via.ALWAYS, "svga-on-qemu.md 'Incomplete commands'"),
+          Via.ALWAYS, "docs/qemu-7.2.md 'Incomplete commands'"),
     Quirk(Q.CURSOR_ON_LATCH,
           "the cursor moves only when CURSOR_ON is written with 0 or 1, using the stored "
           "CURSOR_X/Y; values 2 and 3 do not reach the display",
           "imitated (the vmware profile behaves the same for its register cursor)",
-          Via.ALWAYS, "svga-on-qemu.md 'Cursor registers'; VV SVGA_REG_CURSOR_ON"),
+          Via.ALWAYS, "docs/qemu-7.2.md 'Cursor registers'; VV SVGA_REG_CURSOR_ON"),
     Quirk(Q.BIOS_PORT,
           "BAR0+2 is a 'BIOS port' that reads 0xcafe; other offsets but 0 and 1 read 0xFFFFFFFF",
-          "imitated", Via.SWITCH, "svga-on-qemu.md 'PCI'", 0xCAFE),
+          "imitated", Via.SWITCH, "docs/qemu-7.2.md 'PCI'", 0xCAFE),
     Quirk(Q.PALETTE_READS_ZERO,
           "the palette registers (1024-1791) read 0 and ignore writes",
-          "imitated (the vmware profile stores them)", Via.SWITCH, "svga-on-qemu.md 'Other registers'"),
+          "imitated (the vmware profile stores them)", Via.SWITCH, "docs/qemu-7.2.md 'Other registers'"),
     Quirk(Q.PITCHLOCK_IGNORED,
           "PITCHLOCK reads 0 and ignores writes (no pitch lock of any kind)",
           "imitated (the vmware profile offers SVGA_CAP_PITCHLOCK and honours it)",
-          Via.SWITCH, "svga-on-qemu.md 'BYTES_PER_LINE'"),
+          Via.SWITCH, "docs/qemu-7.2.md 'BYTES_PER_LINE'"),
     Quirk(Q.NO_EXTENDED_FIFO,
           "no extended FIFO: MEM_REGS reads 0, FIFO words >= 4 are plain memory, FIFO_FENCE is "
           "never written, FIFO_BUSY never cleared",
           "imitated through the profile's data (no EXTENDED_FIFO cap, MEM_REGS 0)",
-          Via.PROFILE, "svga-on-qemu.md 'FIFO processing'"),
+          Via.PROFILE, "docs/qemu-7.2.md 'FIFO processing'"),
     Quirk(Q.CURSOR_CAP_UI,
           "CAPABILITIES is 0x3 with -display none and 0xE3 (CURSOR, CURSOR_BYPASS, CURSOR_BYPASS_2) "
           "when a UI that can define cursors is attached (a VNC display, even with no client)",
           "imitated as two profiles: qemu (0x3) and qemu-cursor (0xE3, or cursor=True)",
-          Via.PROFILE, "svga-on-qemu.md 'CAPABILITIES'; qemu-lab.md 'The devices the guest sees'"),
+          Via.PROFILE, "docs/qemu-7.2.md 'CAPABILITIES'; docs/lab.md 'The devices the guest sees'"),
 )
 
 QEMU_7_2: Mapping[Q, Quirk] = MappingProxyType({row.key: row for row in _ROWS})

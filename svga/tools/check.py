@@ -370,12 +370,12 @@ _DESYNC = ("its FIFO parser then reads the following words as commands: STOP run
 _STALL = Rule("larger-than-fifo", B, _too_big,
               "it can never be complete in the FIFO ring, so the device waits for it forever: the "
               "FIFO stalls for good",
-              "svga-on-qemu.md 'Incomplete commands'; REF SVGA_FIFOReserve l.584-611 (one dword "
+              "docs/qemu-7.2.md 'Incomplete commands'; REF SVGA_FIFOReserve l.584-611 (one dword "
               "stays free)")
 _TRUNCATED = Rule("truncated", B, _truncated,
                   "the device waits for the rest (QEMU rewinds STOP and retries it on every run), and "
                   "whatever is written next is read as its remainder",
-                  "svga-on-qemu.md 'Incomplete commands'; quirk incomplete-command-rewind")
+                  "docs/qemu-7.2.md 'Incomplete commands'; quirk incomplete-command-rewind")
 _UNDECODABLE = Rule("undecodable", B, _undecodable,
                     "no reading of svga_reg.h gives the command a length, so the device cannot find "
                     "the next command",
@@ -383,72 +383,72 @@ _UNDECODABLE = Rule("undecodable", B, _undecodable,
 
 QEMU_RULES: tuple[Rule, ...] = (
     Rule("parser-desync", B, _miscounted, _DESYNC,
-         "quirk parser-desync; svga-on-qemu.md 'Length-accounting overrun'; qemu-lab.md quirks 6-7"),
+         "quirk parser-desync; docs/qemu-7.2.md 'Length-accounting overrun'; docs/qemu-7.2.md quirks 6-7"),
     Rule("unknown-id", B, _unknown,
          "QEMU does not count it as a command word, so " + _DESYNC + "; never pad the FIFO with "
          "zero words",
-         "quirk parser-desync; svga-on-qemu.md command table rows 0 and 'other'"),
+         "quirk parser-desync; docs/qemu-7.2.md command table rows 0 and 'other'"),
     Rule("cursor-and-mask-depth", B, _cursor_and_depth,
          "QEMU reads the AND mask as 1 bpp whatever the depth says, so it counts the command too "
          "short and " + _DESYNC + "; send and_mask_depth=1",
-         "quirk cursor-and-mask-depth; svga-on-qemu.md 'DEFINE_CURSOR rules'"),
+         "quirk cursor-and-mask-depth; docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
     _STALL,
     _TRUNCATED,
     _UNDECODABLE,
     Rule("bpp-clears-config-done", B, _mode_bpp,
          "QEMU keeps 32 bpp but clears CONFIG_DONE: the FIFO stops until CONFIG_DONE=1 is written "
          "again; write 32 (or nothing)",
-         "quirk bpp-clears-config-done; svga-on-qemu.md 'BITS_PER_PIXEL'"),
+         "quirk bpp-clears-config-done; docs/qemu-7.2.md 'BITS_PER_PIXEL'"),
     Rule("mode-over-max", N, _mode_over_max,
          "QEMU ignores a WIDTH or HEIGHT above the maximum and keeps the old value (a guest error "
          "in its log)",
-         "quirk mode-over-max-ignored; svga-on-qemu.md 'WIDTH/HEIGHT'"),
+         "quirk mode-over-max-ignored; docs/qemu-7.2.md 'WIDTH/HEIGHT'"),
     Rule("mode-640x480", N, _mode_placeholder,
          "QEMU keeps showing its 'Guest has not initialized the display (yet)' placeholder; use "
          "another mode",
-         "quirk mode-640x480-placeholder; qemu-lab.md quirk 1"),
+         "quirk mode-640x480-placeholder; docs/qemu-7.2.md quirk 1"),
     Rule("cursor-without-cap", N, _cursor_no_cap,
          "QEMU decodes it (the stream stays in step) but with no cursor-capable UI nothing is "
          "shown; draw the cursor into the framebuffer, or check with --profile qemu-cursor for QEMU "
          "with a VNC display",
-         "quirks define-cursor-without-cap, cursor-cap-depends-on-ui; svga-on-qemu.md 'CAPABILITIES'"),
+         "quirks define-cursor-without-cap, cursor-cap-depends-on-ui; docs/qemu-7.2.md 'CAPABILITIES'"),
     Rule("cursor-limits", N, _qemu_cursor_limits,
          "QEMU rejects the cursor and skips its data; the old cursor stays",
-         "quirk cursor-limits; svga-on-qemu.md 'DEFINE_CURSOR rules'; CVE-2016-7170"),
+         "quirk cursor-limits; docs/qemu-7.2.md 'DEFINE_CURSOR rules'; CVE-2016-7170"),
     Rule("cursor-width", N, _cursor_width,
          "QEMU steps mask rows by ceil(width/8) bytes where svga_reg.h pads them to 32 bits: the "
          "cursor renders garbled",
-         "quirk cursor-decode; svga-on-qemu.md 'DEFINE_CURSOR rules'; REG l.1114-1115"),
+         "quirk cursor-decode; docs/qemu-7.2.md 'DEFINE_CURSOR rules'; REG l.1114-1115"),
     Rule("cursor-bpp", N, _cursor_other_bpp,
          "QEMU shows its built-in arrow instead of this image; use xor_mask_depth 1 or 32",
-         "quirk cursor-other-bpp; svga-on-qemu.md 'DEFINE_CURSOR rules'"),
+         "quirk cursor-other-bpp; docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
     Rule("alpha-cursor-ignored", N, _alpha_no_cap,
          "QEMU skips it (its length is counted right) and no cursor is defined; send DEFINE_CURSOR "
          "with xor_mask_depth=32 instead",
-         "quirk alpha-cursor-skipped; qemu-lab.md quirk 6; svga-on-qemu.md command table id 22"),
+         "quirk alpha-cursor-skipped; docs/qemu-7.2.md quirk 6; docs/qemu-7.2.md command table id 22"),
     Rule("stale-surface", N, _stale_surface,
          "QEMU checks and addresses fills and copies with the display surface of the last refresh: "
          "the pixels land with the old stride (striped garbage) and rectangles outside the old "
          "surface are dropped; headless only a screendump refreshes. Add a refresh after the mode "
          "change, or draw with the CPU and UPDATE",
-         "quirk stale-surface; svga-on-qemu.md 'Stale-stride quirk'; qemu-lab.md quirk 2"),
+         "quirk stale-surface; docs/qemu-7.2.md 'Stale-stride quirk'; docs/qemu-7.2.md quirk 2"),
     Rule("rect-outside", N, _fill_copy_outside,
          "QEMU drops the command (logging 'Unknown command'); the next command still runs",
-         "quirk rect-outside-surface-dropped; qemu-lab.md quirk 6; VV vmsvga_verify_rect"),
+         "quirk rect-outside-surface-dropped; docs/qemu-7.2.md quirk 6; VV vmsvga_verify_rect"),
     Rule("update-bad-rect", N, _update_outside,
          "QEMU updates the whole screen instead (minor: slower, not wrong)",
-         "quirk update-bad-rect-full-screen; svga-on-qemu.md command table id 1"),
+         "quirk update-bad-rect-full-screen; docs/qemu-7.2.md command table id 1"),
     Rule("cursor-move-without-cap", N, _cursor_move_no_bypass,
          "the cursor registers are stored but no host cursor is shown (QEMU without a "
          "cursor-capable UI)",
-         "quirk cursor-cap-depends-on-ui; svga-on-qemu.md 'CAPABILITIES'"),
+         "quirk cursor-cap-depends-on-ui; docs/qemu-7.2.md 'CAPABILITIES'"),
     Rule("cursor-move-latch", N, _cursor_move_latch,
          "QEMU moves the cursor only when CURSOR_ON is written with 0 or 1; add show or hide",
-         "quirk cursor-on-latch; svga-on-qemu.md 'Cursor registers'"),
+         "quirk cursor-on-latch; docs/qemu-7.2.md 'Cursor registers'"),
     Rule("run-cap", N, _run_cap,
          "QEMU runs at most 1023 commands per SYNC or refresh: this and later commands wait for the "
          "next one; drain by repeating SYNC until STOP == NEXT_CMD",
-         "quirk sync-cap; svga-on-qemu.md 'Per-run cap'; qemu-lab.md quirk 3", Phase.LEFT),
+         "quirk sync-cap; docs/qemu-7.2.md 'Per-run cap'; docs/qemu-7.2.md quirk 3", Phase.LEFT),
 )
 """QEMU 7.2 ``-vga vmware`` (profiles ``qemu`` and ``qemu-cursor``)."""
 
@@ -479,7 +479,7 @@ VMWARE_RULES: tuple[Rule, ...] = (
          "svga_reg.h SVGA_REG_MAX_WIDTH/HEIGHT l.120-121"),
     Rule("mode-bpp", N, _mode_bpp,
          "the profile has no SVGA_CAP_8BIT_EMULATION and this suite drives 32 bpp only",
-         "svga_reg.h SVGA_CAP_8BIT_EMULATION l.422; svga-on-qemu.md 'Do and don't'"),
+         "svga_reg.h SVGA_CAP_8BIT_EMULATION l.422; docs/qemu-7.2.md 'Do and don't'"),
 )
 """A VMware SVGA II device (profile ``vmware``): capabilities and svga_reg.h's rules."""
 
