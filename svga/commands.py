@@ -9,6 +9,10 @@ where the next command starts (the bug QEMU's hand-counted parser has).
 Layouts are those of ``lib/vmware/svga_reg.h`` in the VMware SVGA Device Developer Kit;
 the deprecated commands the header no longer lists (RECT_FILL, RECT_ROP_FILL,
 RECT_ROP_COPY) follow the older header QEMU still implements.
+
+Each row also says what the command needs (:class:`Needs`, the header's "Availability"
+lines): the driver asks :func:`offered` before it sends a command, the software model before
+it runs one, and the lint reports what a device does not offer; nobody gates by hand.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from enum import IntEnum
 import numpy as np
 
 from svga.errors import IncompleteCommand, ProtocolError, UnknownCommand
+from svga.registers import Cap, FifoCap
 
 
 class Cmd(IntEnum):
@@ -108,12 +113,43 @@ class Tail:
 
 
 @dataclass(frozen=True)
+class Needs:
+    """What a command needs: every bit of ``caps`` in SVGA_REG_CAPABILITIES, and any bit of
+    ``fifo_any`` in the FIFO capabilities (which exist only with the extended FIFO)."""
+
+    caps: Cap = Cap(0)
+    fifo_any: FifoCap = FifoCap(0)
+
+    def met(self, caps: int, fifo_caps: int, extended_active: bool) -> bool:
+        """Whether a device with these capabilities offers the command; ``extended_active``
+        says whether the extended FIFO (and so the FIFO capabilities) is in use."""
+        if self.caps & ~caps:
+            return False
+        if self.fifo_any:
+            return extended_active and bool(fifo_caps & self.fifo_any)
+        return True
+
+    def text(self) -> str:
+        parts = [f"SVGA_CAP_{n}" for n in _flag_names(self.caps, Cap)]
+        if self.fifo_any:
+            parts.append(" or ".join(f"SVGA_FIFO_CAP_{n}" for n in _flag_names(self.fifo_any, FifoCap))
+                         + " (extended FIFO)")
+        return " and ".join(parts) or "nothing"
+
+
+def _flag_names(flags: int, enum: type[Cap] | type[FifoCap]) -> list[str]:
+    return [m.name or hex(m.value) for m in enum if m.value and flags & m.value]
+
+
+@dataclass(frozen=True)
 class CommandSpec:
     id: int
     name: str
     fields: tuple[Field, ...]
     tails: tuple[Tail, ...] = ()
     doc: str = ""
+    needs: Needs = Needs()
+    """svga_reg.h "Availability": what the device must offer for this command."""
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -133,58 +169,88 @@ def _f(*names: str) -> tuple[Field, ...]:
 
 
 _RECT = ("x", "y", "width", "height")
+_SCREEN = Needs(fifo_any=FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2)
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(Cmd.UPDATE, "UPDATE", _f(*_RECT), doc="copy a GFB rectangle to the screen"),
     CommandSpec(Cmd.RECT_FILL, "RECT_FILL", _f("color", *_RECT),
-                doc="fill a rectangle with a raw pixel value (deprecated cap bit 0x1)"),
+                doc="fill a rectangle with a raw pixel value (deprecated cap bit 0x1)",
+                needs=Needs(Cap.RECT_FILL)),
     CommandSpec(Cmd.RECT_COPY, "RECT_COPY",
                 _f("src_x", "src_y", "dest_x", "dest_y", "width", "height"),
-                doc="copy a rectangle within the framebuffer"),
+                doc="copy a rectangle within the framebuffer",
+                needs=Needs(Cap.RECT_COPY)),
     CommandSpec(Cmd.RECT_ROP_FILL, "RECT_ROP_FILL", _f("color", *_RECT, "rop"),
-                doc="legacy raster-op fill"),
+                doc="legacy raster-op fill",
+                needs=Needs(Cap.RECT_FILL | Cap.RASTER_OP)),
     CommandSpec(Cmd.RECT_ROP_COPY, "RECT_ROP_COPY",
                 _f("src_x", "src_y", "dest_x", "dest_y", "width", "height", "rop"),
-                doc="legacy raster-op copy"),
+                doc="legacy raster-op copy",
+                needs=Needs(Cap.RECT_COPY | Cap.RASTER_OP)),
     CommandSpec(Cmd.DEFINE_CURSOR, "DEFINE_CURSOR",
                 _f("id", "hotspot_x", "hotspot_y", "width", "height", "and_mask_depth",
                    "xor_mask_depth"),
                 (Tail("and_mask", _and_mask_bytes), Tail("xor_mask", _xor_mask_bytes)),
-                doc="AND/XOR mask cursor; each scanline padded to 32 bits"),
+                doc="AND/XOR mask cursor; each scanline padded to 32 bits",
+                needs=Needs(Cap.CURSOR)),
     CommandSpec(Cmd.DEFINE_ALPHA_CURSOR, "DEFINE_ALPHA_CURSOR",
                 _f("id", "hotspot_x", "hotspot_y", "width", "height"),
                 (Tail("image", lambda f: f["width"] * f["height"] * 4),),
-                doc="32-bit BGRA cursor"),
+                doc="32-bit BGRA cursor",
+                needs=Needs(Cap.ALPHA_CURSOR)),
     CommandSpec(Cmd.UPDATE_VERBOSE, "UPDATE_VERBOSE", _f(*_RECT, "reason"),
-                doc="UPDATE with a reason word"),
+                doc="UPDATE with a reason word",
+                needs=Needs(Cap.EXTENDED_FIFO)),
     CommandSpec(Cmd.FRONT_ROP_FILL, "FRONT_ROP_FILL", _f("color", *_RECT, "rop"),
-                doc="fill on the front buffer (FIFO_CAP_ACCELFRONT)"),
-    CommandSpec(Cmd.FENCE, "FENCE", _f("fence"), doc="write the value to FIFO_FENCE when reached"),
+                doc="fill on the front buffer (FIFO_CAP_ACCELFRONT)",
+                needs=Needs(fifo_any=FifoCap.ACCELFRONT)),
+    CommandSpec(Cmd.FENCE, "FENCE", _f("fence"), doc="write the value to FIFO_FENCE when reached",
+                needs=Needs(fifo_any=FifoCap.FENCE)),
     CommandSpec(Cmd.ESCAPE, "ESCAPE", _f("nsid", "size"), (Tail("data", lambda f: f["size"]),),
-                doc="vendor escape with a payload of 'size' bytes"),
+                doc="vendor escape with a payload of 'size' bytes",
+                needs=Needs(fifo_any=FifoCap.ESCAPE)),
     CommandSpec(Cmd.DEFINE_SCREEN, "DEFINE_SCREEN",
                 _f("struct_size", "id", "flags", "width", "height", "~root_x", "~root_y"),
                 (Tail("extension", lambda f: f["struct_size"] - SCREEN_OBJECT_V1_SIZE),),
-                doc="SVGAScreenObject; 'extension' is backingStore + cloneCount when struct_size is 44"),
-    CommandSpec(Cmd.DESTROY_SCREEN, "DESTROY_SCREEN", _f("screen_id")),
+                doc="SVGAScreenObject; 'extension' is backingStore + cloneCount when struct_size is 44",
+                needs=_SCREEN),
+    CommandSpec(Cmd.DESTROY_SCREEN, "DESTROY_SCREEN", _f("screen_id"),
+                needs=_SCREEN),
     CommandSpec(Cmd.DEFINE_GMRFB, "DEFINE_GMRFB",
                 _f("gmr_id", "offset", "bytes_per_line", "format"),
-                doc="format = bitsPerPixel | colorDepth << 8"),
+                doc="format = bitsPerPixel | colorDepth << 8",
+                needs=_SCREEN),
     CommandSpec(Cmd.BLIT_GMRFB_TO_SCREEN, "BLIT_GMRFB_TO_SCREEN",
-                _f("~src_x", "~src_y", "~left", "~top", "~right", "~bottom", "dest_screen_id")),
+                _f("~src_x", "~src_y", "~left", "~top", "~right", "~bottom", "dest_screen_id"),
+                needs=_SCREEN),
     CommandSpec(Cmd.BLIT_SCREEN_TO_GMRFB, "BLIT_SCREEN_TO_GMRFB",
-                _f("~dest_x", "~dest_y", "~left", "~top", "~right", "~bottom", "src_screen_id")),
+                _f("~dest_x", "~dest_y", "~left", "~top", "~right", "~bottom", "src_screen_id"),
+                needs=_SCREEN),
     CommandSpec(Cmd.ANNOTATION_FILL, "ANNOTATION_FILL", _f("color"),
-                doc="the next blit to a screen was a fill with this BGRX colour"),
+                doc="the next blit to a screen was a fill with this BGRX colour",
+                needs=_SCREEN),
     CommandSpec(Cmd.ANNOTATION_COPY, "ANNOTATION_COPY", _f("~src_x", "~src_y", "src_screen_id"),
-                doc="the next blit to a screen was a copy from this screen"),
-    CommandSpec(Cmd.DEFINE_GMR2, "DEFINE_GMR2", _f("gmr_id", "num_pages")),
+                doc="the next blit to a screen was a copy from this screen",
+                needs=_SCREEN),
+    CommandSpec(Cmd.DEFINE_GMR2, "DEFINE_GMR2", _f("gmr_id", "num_pages"),
+                needs=Needs(Cap.GMR2)),
     CommandSpec(Cmd.REMAP_GMR2, "REMAP_GMR2", _f("gmr_id", "flags", "offset_pages", "num_pages"),
-                (Tail("pages", _remap_bytes),)),
+                (Tail("pages", _remap_bytes),),
+                needs=Needs(Cap.GMR2)),
 )
 
 BY_ID: dict[int, CommandSpec] = {int(c.id): c for c in COMMANDS}
 BY_NAME: dict[str, CommandSpec] = {c.name: c for c in COMMANDS}
+
+
+def offered(cmd: int | str, caps: int, fifo_caps: int = 0, extended_active: bool = False) -> bool:
+    """Whether a device with these capabilities offers a command (an id not in the table:
+    never). ``extended_active``: the extended FIFO is in use, so ``fifo_caps`` count."""
+    try:
+        spec = spec_for(cmd)
+    except ProtocolError:
+        return False
+    return spec.needs.met(caps, fifo_caps, extended_active)
 
 
 def spec_for(cmd: int | str) -> CommandSpec:

@@ -31,6 +31,7 @@ from PIL import Image
 
 from svga import commands
 from svga.errors import DeviceError, SVGAError, UnsupportedDevice
+from svga.facts.qemu import QEMU_CURSOR_LIMITS
 from svga.fifo import Fifo
 from svga.registers import (
     SVGA_ID_0,
@@ -48,8 +49,9 @@ from svga.transport.base import Transport
 log = logging.getLogger(__name__)
 
 ACCEL_CHOICES = ("auto", "on", "off")
-CURSOR_MAX = 64
-"""Largest hardware cursor this driver defines (QEMU's limit for 32 bpp XOR masks)."""
+CURSOR_MAX = QEMU_CURSOR_LIMITS.largest_square(32)
+"""Largest hardware cursor this driver defines: QEMU's limit for 32 bpp XOR masks (64), so the
+same cursor works on every device."""
 
 
 @dataclass(frozen=True)
@@ -266,8 +268,8 @@ class Device:
         self._upload(x, y, w, h)
         self.fifo.send(commands.Cmd.UPDATE, x=x, y=y, width=w, height=h)
 
-    def _use_accel(self, cap: Cap) -> bool:
-        if self.accel == "off" or not self.has(cap):
+    def _use_accel(self, cmd: commands.Cmd) -> bool:
+        if self.accel == "off" or not self.fifo.offers(cmd):
             return False
         if self.accel == "on":
             return True
@@ -281,7 +283,7 @@ class Device:
         self._check_rect("fill", x, y, width, height)
         if width == 0 or height == 0:
             return
-        if self._use_accel(Cap.RECT_FILL):
+        if self._use_accel(commands.Cmd.RECT_FILL):
             self.fifo.send(commands.Cmd.RECT_FILL, color=color & 0xFFFFFFFF, x=x, y=y,
                            width=width, height=height)
             self._reread(x, y, width, height)
@@ -295,7 +297,7 @@ class Device:
         self._check_rect("copy destination", dest_x, dest_y, width, height)
         if width == 0 or height == 0:
             return
-        if self._use_accel(Cap.RECT_COPY):
+        if self._use_accel(commands.Cmd.RECT_COPY):
             self.fifo.send(commands.Cmd.RECT_COPY, src_x=src_x, src_y=src_y, dest_x=dest_x,
                            dest_y=dest_y, width=width, height=height)
             self._reread(dest_x, dest_y, width, height)
@@ -309,7 +311,8 @@ class Device:
     # -- cursor ---------------------------------------------------------------------------
     @property
     def has_cursor(self) -> bool:
-        return self.has(Cap.CURSOR) or self.has(Cap.ALPHA_CURSOR)
+        offers = self.fifo.offers
+        return offers(commands.Cmd.DEFINE_CURSOR) or offers(commands.Cmd.DEFINE_ALPHA_CURSOR)
 
     def define_cursor(self, rgba: np.ndarray, hotspot: tuple[int, int] = (0, 0)) -> None:
         """Define the hardware cursor from an (h, w, 4) uint8 RGBA image.
@@ -328,11 +331,12 @@ class Device:
         if not (0 <= hx < w and 0 <= hy < h):
             raise SVGAError(f"cursor hotspot {hx},{hy} is outside the {w}x{h} image")
         self.enable()
-        if self.has(Cap.ALPHA_CURSOR):
+        if self.fifo.offers(commands.Cmd.DEFINE_ALPHA_CURSOR):
             bgra = img[..., [2, 1, 0, 3]].tobytes()
             self.fifo.send(commands.Cmd.DEFINE_ALPHA_CURSOR, id=0, hotspot_x=hx, hotspot_y=hy,
                            width=w, height=h, image=bgra)
-        elif self.has(Cap.CURSOR):
+            self._cursor_shape = (img.copy(), hx, hy, True)  # for screenshot(composite=True)
+        elif self.fifo.offers(commands.Cmd.DEFINE_CURSOR):
             pw = (w + 31) // 32 * 32
             opaque = np.zeros((h, pw), dtype=bool)
             opaque[:, :w] = img[..., 3] >= 128
@@ -344,6 +348,7 @@ class Device:
             self.fifo.send(commands.Cmd.DEFINE_CURSOR, id=0, hotspot_x=hx, hotspot_y=hy, width=pw,
                            height=h, and_mask_depth=1, xor_mask_depth=32,
                            and_mask=and_mask.tobytes(), xor_mask=xor.tobytes())
+            self._cursor_shape = (img.copy(), hx, hy, False)  # for screenshot(composite=True)
         else:
             raise SVGAError("this device offers no hardware cursor (no CURSOR capability)")
 
@@ -352,6 +357,7 @@ class Device:
         else the legacy CURSOR_* registers (QEMU moves it only on the CURSOR_ON write)."""
         if not self.has_cursor:
             raise SVGAError("this device offers no hardware cursor (no CURSOR capability)")
+        self._cursor_at = (x, y, visible)  # for screenshot(composite=True)
         if self.fifo.has_cap(FifoCap.CURSOR_BYPASS_3):
             mem = self.transport.fifo
             mem.write32(FifoReg.CURSOR_ON * 4, int(visible))
@@ -386,21 +392,50 @@ class Device:
         raw = self.transport.vram.read(mode.fb_offset, mode.pitch * mode.height)
         return np.frombuffer(raw, "<u4").reshape(mode.height, mode.pitch // 4)[:, : mode.width]
 
-    def screenshot_array(self, source: str = "display", cursor: bool = True) -> np.ndarray:
+    def screenshot_array(self, source: str = "display", cursor: bool = True,
+                         composite: bool = False) -> np.ndarray:
         """(h, w, 3) uint8 RGB. ``display``: what the device shows, where the transport can
-        tell (model, QEMU screendump), else VRAM; ``vram``: the framebuffer memory."""
+        tell (model, QEMU screendump), else VRAM; ``vram``: the framebuffer memory.
+        ``composite`` (display only): also draw the hardware cursor this driver last defined
+        and placed, as the device shows it, where the transport cannot (QEMU's screendump
+        and VRAM never include it; the model draws its own)."""
         self.sync()
         if source == "display":
-            img = self.transport.display_image(with_cursor=cursor)
+            img = self.transport.display_image(with_cursor=cursor or composite)
             if img is not None:
-                return img
+                return self._draw_cursor(img) if composite else img
         elif source != "vram":
             raise SVGAError(f"screenshot source must be display or vram, not {source!r}")
         px = self.read_vram()
-        return np.stack([(px >> 16) & 0xFF, (px >> 8) & 0xFF, px & 0xFF], axis=-1).astype(np.uint8)
+        rgb = np.stack([(px >> 16) & 0xFF, (px >> 8) & 0xFF, px & 0xFF], axis=-1).astype(np.uint8)
+        return self._draw_cursor(rgb) if composite and source == "display" else rgb
 
-    def screenshot(self, source: str = "display", cursor: bool = True) -> Image.Image:
-        return Image.fromarray(self.screenshot_array(source, cursor), "RGB")
+    def _draw_cursor(self, img: np.ndarray) -> np.ndarray:
+        """The remembered cursor over ``img``: an alpha cursor as premultiplied alpha (how
+        the device takes DEFINE_ALPHA_CURSOR), an AND/XOR cursor opaque where alpha >= 128."""
+        shape, at = getattr(self, "_cursor_shape", None), getattr(self, "_cursor_at", None)
+        if self.transport.kind == "model" or shape is None or at is None or not at[2]:
+            return img
+        rgba, hx, hy, alpha = shape
+        left, top = at[0] - hx, at[1] - hy
+        x0, y0 = max(left, 0), max(top, 0)
+        x1, y1 = min(left + rgba.shape[1], img.shape[1]), min(top + rgba.shape[0], img.shape[0])
+        if x0 >= x1 or y0 >= y1:
+            return img
+        out = img.copy()
+        src = rgba[y0 - top: y1 - top, x0 - left: x1 - left].astype(np.uint32)
+        under = out[y0:y1, x0:x1].astype(np.uint32)
+        if alpha:
+            a = src[..., 3:4]
+            out[y0:y1, x0:x1] = np.minimum(src[..., :3] + (under * (255 - a) + 127) // 255, 255)
+        else:
+            opaque = src[..., 3] >= 128
+            out[y0:y1, x0:x1][opaque] = src[..., :3][opaque]
+        return out
+
+    def screenshot(self, source: str = "display", cursor: bool = True,
+                   composite: bool = False) -> Image.Image:
+        return Image.fromarray(self.screenshot_array(source, cursor, composite), "RGB")
 
     # -- life cycle -------------------------------------------------------------------------
     def close(self, disable: bool = False) -> None:

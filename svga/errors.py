@@ -62,10 +62,15 @@ class ModelError(DeviceError):
     """The software model refused a register write or a FIFO command: a driver bug that a
     real device would often swallow silently. ``command`` and ``offset`` say which FIFO
     command (by name) and where (FIFO byte offset), when the error is about one;
-    ``errors`` lists every error of the same FIFO run (this one first)."""
+    ``errors`` lists every error of the same FIFO run (this one first). ``key`` names what
+    happened (a :class:`svga.facts.effects.E` value, e.g. ``"rect-outside"``) and ``detail``
+    is the message without the "NAME at FIFO offset N: " prefix."""
 
-    def __init__(self, message: str, command: str | None = None, offset: int | None = None) -> None:
+    def __init__(self, message: str, command: str | None = None, offset: int | None = None,
+                 key: str = "model-rejects", detail: str | None = None) -> None:
         super().__init__(message)
         self.command = command
         self.offset = offset
+        self.key = key
+        self.detail = message if detail is None else detail
         self.errors: list[ModelError] = [self]

@@ -119,6 +119,11 @@ class Fifo:
     def has_cap(self, cap: FifoCap) -> bool:
         return bool(self.fifo_caps & cap)
 
+    def offers(self, cmd: int | str) -> bool:
+        """Whether the device offers a command (the command table's "Availability", asked of
+        this device's capabilities and FIFO capabilities)."""
+        return commands.offered(cmd, self.caps, self.fifo_caps, self.extended and self.initialised)
+
     @property
     def ring_bytes(self) -> int:
         return self.max - self.min
@@ -164,9 +169,11 @@ class Fifo:
         """Bytes that can be written with STOP at ``stop``, keeping one dword free."""
         return self.ring_bytes - (self._next - stop) % self.ring_bytes - 4
 
-    def free_bytes(self) -> int:
-        """Bytes that can be written now, keeping one dword free."""
-        return self._free_bytes(self._read_stop())
+    @property
+    def next_offset(self) -> int:
+        """The FIFO byte offset where the next command will start (NEXT_CMD as the driver
+        keeps it)."""
+        return self._next
 
     def restart_at(self, offset: int) -> None:
         """Move the empty ring's start to ``offset`` (NEXT_CMD = STOP = offset): the ring
@@ -415,7 +422,7 @@ class Fifo:
     def insert_fence(self) -> int:
         """Emit a FENCE and return its value; without FIFO_CAP_FENCE emit nothing and
         return 1 (waiting on it then means a full sync)."""
-        if not self.has_cap(FifoCap.FENCE):
+        if not self.offers(commands.Cmd.FENCE):
             return 1
         self.next_fence = (self.next_fence + 1) & 0xFFFFFFFF
         if self.next_fence == 0:
@@ -426,14 +433,14 @@ class Fifo:
     def fence_passed(self, fence: int) -> bool:
         if not fence:
             return True
-        if not self.has_cap(FifoCap.FENCE):
+        if not self.offers(commands.Cmd.FENCE):
             return False
         diff = (self._get(FifoReg.FENCE) - fence) & 0xFFFFFFFF
         return diff < 0x80000000  # (int32)(FIFO_FENCE - fence) >= 0
 
     def sync_to_fence(self, fence: int) -> None:
         """Wait until the device has passed ``fence``."""
-        if not self.has_cap(FifoCap.FENCE):
+        if not self.offers(commands.Cmd.FENCE):
             self.sync()
             return
         if self.fence_passed(fence):

@@ -76,6 +76,14 @@ def test_wrap_around_at_every_offset_near_max(profile):
             assert mem.read32(FifoReg.NEXT_CMD * 4) == mem.read32(FifoReg.STOP * 4) == start
             color = 0x010101 * ((start // 4) % 200 + 1)
             args = dict(fields, color=color) if name == "RECT_FILL" else fields
+            if name == "FENCE":
+                args = dict(fields, fence=start)  # a fence value new at each offset
+            if name == "RECT_COPY":
+                # A source new at each offset (four different pixels) and a destination that
+                # holds none of them, so each copy must be carried out to pass.
+                source = np.array([[1, 2], [3, 4]], dtype=np.uint32) * 0x000101 + color
+                dev.framebuffer[1:3, 1:3] = source
+                dev.framebuffer[10:12, 10:12] = 0x00FFFFFF - color
             blob = commands.encode(name, **args)
             n = len(blob)
             dev.fifo.write_command(blob)
@@ -87,11 +95,12 @@ def test_wrap_around_at_every_offset_near_max(profile):
             assert mem.read32(FifoReg.STOP * 4) == want
             vram = dev.read_vram()
             if name == "RECT_FILL":
-                assert (vram[1:3, 1:3] == color).all()
+                assert (vram[1:3, 1:3] == color).all(), f"RECT_FILL at offset {start}"
             if name == "RECT_COPY":
-                assert (vram[10:12, 10:12] == vram[1:3, 1:3]).all()
+                assert (vram[10:12, 10:12] == source).all(), f"RECT_COPY at offset {start}"
+                assert (vram[1:3, 1:3] == source).all()
             if name == "FENCE":
-                assert mem.read32(FifoReg.FENCE * 4) == 7
+                assert mem.read32(FifoReg.FENCE * 4) == start, f"FENCE at offset {start}"
 
 
 def test_bounce_buffer_without_reserve():

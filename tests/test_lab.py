@@ -9,6 +9,7 @@ is 00 6400 c800 00.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,6 +261,21 @@ def test_a_failing_init_powers_off_with_its_reason(tmp_path, monkeypatch):
     assert str(exc.value) == ("the guest powered off while booting the guest "
                               "(stage 1 failed: mount the host root (9p tag no-such-tag))")
     assert "svga-lab: stage 1 failed" in exc.value.console_tail
+
+
+def test_close_stops_qemu_with_sigterm_and_reaps_it():
+    from svga.lab.vm import Guest
+    g = Guest(keep_workdir=True)   # kept, to read qemu.log after close
+    try:
+        g.start()
+        pid = g.pid
+        g.close()
+        assert not os.path.exists(f"/proc/{pid}")   # ended and waited for (no zombie)
+        # QEMU's own words for a SIGTERM: the lab gives it the chance to end cleanly.
+        assert "terminating on signal 15" in g.qemu_log.read_text()
+    finally:
+        g.close()
+        shutil.rmtree(g.workdir, ignore_errors=True)
 
 
 def test_qemu_dies_with_its_parent():

@@ -1,6 +1,7 @@
 """svga/lab/packages.py: the dpkg-query check and the one-line apt-get message."""
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -29,13 +30,42 @@ def test_missing_packages_error_names_the_command():
     assert exc.value.missing == ["svga-lab-no-such-package", "svga-lab-other"]
 
 
-def test_nothing_to_install_is_a_no_op():
-    packages.install_packages([])
+def fake_run(calls):
+    """A stand-in for subprocess.run that records each command (and DEBIAN_FRONTEND) and
+    succeeds; dpkg-query reports every package installed."""
+    def run(cmd, **kwargs):
+        calls.append((list(cmd), kwargs.get("env", {}).get("DEBIAN_FRONTEND")))
+        out = "install ok installed" if cmd[0] == "dpkg-query" else ""
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+    return run
+
+
+def test_nothing_to_install_is_a_no_op(monkeypatch):
+    calls = []
+    monkeypatch.setattr(packages.subprocess, "run", fake_run(calls))
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 1000)  # not root: an install would refuse
+    assert packages.install_packages([]) is None
+    assert calls == []  # no apt-get, no dpkg-query
+
+
+def test_install_runs_apt_get_update_then_install(monkeypatch):
+    calls = []
+    monkeypatch.setattr(packages.subprocess, "run", fake_run(calls))
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 0)
+    packages.install_packages(["pkg-a", "pkg-b"], quiet=True)
+    assert [c for c in calls if c[0][0] == "apt-get"] == [
+        (["apt-get", "update"], "noninteractive"),
+        (["apt-get", "install", "-y", "pkg-a", "pkg-b"], "noninteractive"),
+    ]
+    # Not root: nothing runs, and the error names what to install.
+    calls.clear()
+    monkeypatch.setattr(packages.os, "geteuid", lambda: 1000)
+    with pytest.raises(MissingPackages) as exc:
+        packages.install_packages(["pkg-a"])
+    assert exc.value.missing == ["pkg-a"] and calls == []
 
 
 def test_not_ready_says_why(monkeypatch):
-    from svga.lab import packages
-
     monkeypatch.setattr(packages.os, "geteuid", lambda: 1000)
     assert packages.not_ready() == "the lab needs root"
     monkeypatch.setattr(packages.os, "geteuid", lambda: 0)

@@ -354,7 +354,7 @@ def test_qemu_not_answering_times_out():
 def test_close_kills_qemu_and_is_idempotent():
     t = QtestTransport()
     pid = t.pid
-    tmp = t._state.tmpdir
+    tmp = t._state.proc.workdir
     t.close()
     t.close()
     assert _gone(pid)
@@ -375,7 +375,7 @@ def test_qemu_dies_with_a_killed_parent():
         import os, signal
         from svga.transport.qtest import QtestTransport
         t = QtestTransport()
-        print(t.pid, t._state.tmpdir, flush=True)
+        print(t.pid, t._state.proc.workdir, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

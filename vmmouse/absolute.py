@@ -2,7 +2,9 @@
 
 Sits on a backdoor port (``vmmouse.backdoor.Backdoor`` or ``vmmouse.model.VMPortModel``) and
 produces ``vmmouse.events.PointerEvent``; the daemon feeds those to the uinput sink. The
-device rules obeyed here (QEMU hw/i386/vmmouse.c, Linux vmmouse.c, xf86-input-vmmouse):
+device rules obeyed here (QEMU hw/i386/vmmouse.c, Linux vmmouse.c, xf86-input-vmmouse; in our
+words in docs/vmmouse.md 'Fatal DATA requests', 'Reading packets', 'DISABLE and READ_ID',
+'RESTRICT', 'Event routing' and 'Do and do not'):
 
 - DATA(n) with n == 0, n > 6 or n > queued makes QEMU unhook the device for good, so every
   DATA here asks for 1..6 words and never more than STATUS said are queued;
@@ -46,7 +48,8 @@ log = logging.getLogger(__name__)
 DEVICE_NAME = "VMware vmmouse absolute pointer"
 VMWARE_VENDOR = 0x15AD
 VMMOUSE_PRODUCT = 0x0001
-KERNEL_DRIVER_NAME = "VirtualPS/2 VMware VMMouse"   # what Linux's psmouse vmmouse protocol registers
+# What Linux's psmouse vmmouse protocol registers (docs/vmmouse.md 'Linux vmmouse driver').
+KERNEL_DRIVER_NAME = "VirtualPS/2 VMware VMMouse"
 MAX_RESYNCS_PER_READ = 3
 
 
@@ -71,7 +74,8 @@ def kernel_driver_devices(sysfs: str = "/sys") -> list[str]:
 
 def z_is_horizontal(sysfs: str = "/sys") -> bool:
     """Whether Z = +-2 means horizontal scrolling: true on QEMU (>= 7.0 sends it, older QEMU
-    never sends +-2), which the firmware's DMI vendor string tells apart from VMware."""
+    never sends +-2), which the firmware's DMI vendor string tells apart from VMware
+    (docs/vmmouse.md 'Horizontal wheel', 'Telling QEMU from VMware')."""
     try:
         with open(os.path.join(sysfs, "class", "dmi", "id", "sys_vendor")) as f:
             return f.read().strip() == "QEMU"

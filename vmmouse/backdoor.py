@@ -9,15 +9,17 @@ by byte in ``CODE_LISTING``) are copied into an anonymous mapping, which is then
 read+execute (never writable and executable at once) and called through ctypes with a pointer
 to six 32-bit registers. The stub loads EAX, EBX, ECX, EDX, ESI, EDI from the block, runs
 ``in eax, dx`` and stores all six back, because the device answers in all of them (DATA returns
-up to six words).
+up to six words; docs/vmmouse.md 'The call').
 
 Why the guards: a user-mode ``in`` without I/O privilege is a #GP, which Linux delivers as
 SIGSEGV and kills the interpreter. So the stub is only ever run after iopl(3) succeeded in the
 calling thread (Linux >= 5.5 emulates iopl(3) by opening every port in that thread's TSS I/O
-bitmap; it is per thread, inherited by threads created later, and kept across setuid()).
+bitmap; it is per thread, inherited by threads created later, and kept across setuid();
+docs/vmmouse.md 'I/O privilege').
 With the privilege held, the ``in`` is harmless anywhere: on bare metal or a hypervisor
 without the backdoor it reads 0xFFFFFFFF from an unclaimed port and leaves EBX alone, so
-GETVERSION answers the magic in EBX only where a VMware-compatible backdoor exists.
+GETVERSION answers the magic in EBX only where a VMware-compatible backdoor exists
+(docs/vmmouse.md 'Unknown commands and unclaimed ports', 'GETVERSION').
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ def has_capability(cap: int, status_path: str = "/proc/self/status") -> bool:
 
 
 def explain_iopl_error(err: int, *, lockdown: str | None, rawio: bool) -> str:
-    """One line saying why iopl(3) failed with ``err``, and what would help."""
+    """One line saying why iopl(3) failed with ``err``, and what would help (the causes:
+    docs/vmmouse.md 'I/O privilege')."""
     if err == errno.ENOSYS:
         return ("iopl() is not available in this kernel (ENOSYS: built without CONFIG_X86_IOPL_IOPERM), "
                 "so user space cannot reach the backdoor port")
@@ -262,7 +265,7 @@ def get_version(port: BackdoorPort) -> BackdoorVersion | None:
     """GETVERSION: the backdoor's version, or None where no VMware-compatible backdoor answers.
 
     EBX is sent as anything but the magic, so that an unclaimed port (which leaves EBX as it
-    was) cannot look like an answer.
+    was) cannot look like an answer (docs/vmmouse.md 'GETVERSION').
     """
     regs = port.call(Command.GETVERSION, ~MAGIC & 0xFFFFFFFF)
     if regs.ebx == MAGIC and regs.eax != UNCLAIMED:

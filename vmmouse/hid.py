@@ -4,7 +4,8 @@ Protocol layer of the USB source (pure functions, no I/O): ``vmmouse.usbtablet``
 descriptor and the reports; this module says where the buttons, X, Y and wheels are, their
 sizes and logical ranges, and decodes a report into a ``PointerEvent``. Item encoding from the
 USB HID 1.11 specification, section 6.2.2: a prefix byte holds bSize (bits 0-1; 3 means four
-bytes), bType (bits 2-3: main, global, local) and bTag (bits 4-7); 0xFE starts a long item.
+bytes), bType (bits 2-3: main, global, local) and bTag (bits 4-7); 0xFE starts a long item
+(docs/vmmouse.md 'HID report descriptors').
 """
 
 from __future__ import annotations

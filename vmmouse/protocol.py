@@ -3,7 +3,8 @@
 The lowest layer of the input side: no I/O here. ``vmmouse.backdoor`` issues the calls,
 ``vmmouse.absolute`` sequences them, ``vmmouse.model`` answers them in tests. Sources of each
 number: open-vm-tools backdoor_def.h, xf86-input-vmmouse vmmouse_defs.h / vmmouse_proto.h,
-Linux drivers/input/mouse/vmmouse.c, QEMU hw/i386/vmport.c and hw/i386/vmmouse.c (they agree).
+Linux drivers/input/mouse/vmmouse.c, QEMU hw/i386/vmport.c and hw/i386/vmmouse.c (they agree),
+written down in docs/vmmouse.md 'Backdoor' and 'vmmouse protocol'.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from typing import NamedTuple
 
 from vmmouse.events import Buttons, PointerEvent
 
-# The backdoor: EAX = MAGIC, ECX = command, EBX = argument, DX = PORT, then a 32-bit `in`.
+# The backdoor: EAX = MAGIC, ECX = command, EBX = argument, DX = PORT, then a 32-bit `in`
+# (docs/vmmouse.md 'The call').
 MAGIC = 0x564D5868
 PORT = 0x5658
 # What EAX reads back from an unclaimed I/O port (bare metal, another hypervisor), and what
-# QEMU >= 5.1 puts in EAX for a backdoor command it does not know.
+# QEMU >= 5.1 puts in EAX for a backdoor command it does not know (docs/vmmouse.md 'Unknown commands
+# and unclaimed ports').
 UNCLAIMED = 0xFFFFFFFF
 
 
 class Command(IntEnum):
-    """Backdoor command numbers (ECX, low 16 bits)."""
+    """Backdoor command numbers (ECX, low 16 bits): docs/vmmouse.md 'Commands'."""
 
     GETVERSION = 10           # EAX = version, EBX = MAGIC when a backdoor answers
     ABSPOINTER_DATA = 39      # EBX = n words (1..6) -> EAX, EBX, ECX, EDX, ESI, EDI
@@ -32,7 +35,7 @@ class Command(IntEnum):
 
 
 class PointerCommand(IntEnum):
-    """Arguments of ABSPOINTER_COMMAND (EBX)."""
+    """Arguments of ABSPOINTER_COMMAND (EBX): docs/vmmouse.md 'Magic values'."""
 
     READ_ID = 0x45414552           # enable; queues VERSION_ID ("CMD_ENABLE" in Linux)
     DISABLE = 0x000000F5
@@ -46,21 +49,23 @@ STATUS_FLAGS_ERROR = 0xFFFF
 
 PACKET_WORDS = 4                   # flags|buttons, x, y, z
 DATA_MAX_WORDS = 6                 # DATA returns at most EAX..EDI; QEMU unhooks the device on more
-QUEUE_WORDS = 1024                 # QEMU's queue: 256 packets
+                                   # (docs/vmmouse.md 'Data', 'Fatal DATA requests')
+QUEUE_WORDS = 1024                 # QEMU's queue: 256 packets (docs/vmmouse.md 'Queue')
 QUEUE_PACKETS = QUEUE_WORDS // PACKET_WORDS
 
 ABS_MIN = 0
 ABS_MAX = 0xFFFF                   # absolute x and y range (QEMU <= 8.1 gives even values only)
+                                   # (docs/vmmouse.md 'Packet layout', 'Absolute scaling')
 
 
 class PacketFlag(IntFlag):
-    """Bits of packet word 0 above the buttons (its high half)."""
+    """Bits of packet word 0 above the buttons (its high half): docs/vmmouse.md 'Relative flag'."""
 
     RELATIVE = 0x00010000          # set by QEMU >= 8.1 on packets of relative mode
 
 
 class PacketButton(IntFlag):
-    """Bits of packet word 0 (its low half)."""
+    """Bits of packet word 0 (its low half): docs/vmmouse.md 'Packet layout'."""
 
     LEFT = 0x20
     RIGHT = 0x10
@@ -72,7 +77,8 @@ _BUTTONS = ((PacketButton.LEFT, Buttons.LEFT), (PacketButton.RIGHT, Buttons.RIGH
 
 
 class Status(NamedTuple):
-    """ABSPOINTER_STATUS decoded: flags (0xffff = error or disabled) and queued 32-bit words."""
+    """ABSPOINTER_STATUS decoded: flags (0xffff = error or disabled) and queued 32-bit words
+    (docs/vmmouse.md 'Status')."""
 
     flags: int
     words: int
@@ -111,7 +117,8 @@ def decode_packet(words: tuple[int, int, int, int] | list[int], *, z_horizontal:
     Z: only its low 8 bits count, as a signed byte, and negative is wheel up (QEMU sends
     WHEEL_UP as -1; both Linux and the X driver negate it). QEMU >= 7.0 sends horizontal
     scrolling as Z = -2 (right) / +2 (left); with ``z_horizontal`` those two values become
-    ``hwheel``, otherwise they are two vertical detents, as unaware drivers read them.
+    ``hwheel``, otherwise they are two vertical detents, as unaware drivers read them
+    (docs/vmmouse.md 'Wheel (Z)' and 'Horizontal wheel').
     """
     if len(words) != PACKET_WORDS:
         raise ValueError(f"a vmmouse packet is {PACKET_WORDS} words, not {len(words)}")

@@ -2,7 +2,8 @@
 
 Top of the data path: sources produce ``vmmouse.events.PointerEvent``; ``PointerBridge`` turns
 each into evdev events on an ``EventWriter`` (python-evdev's ``UInput``, or a recording fake in
-tests). The device's shape follows udev's input_id and libinput:
+tests). The device's shape follows udev's input_id and libinput (docs/vmmouse.md 'udev
+classification', 'libinput', 'Wheel events' and 'uinput'):
 
 - ABS_X/ABS_Y with the source's range plus BTN_LEFT/RIGHT/MIDDLE: udev's input_id tags a device
   with absolute axes and a mouse button ID_INPUT_MOUSE, and libinput's fallback dispatch turns
@@ -28,6 +29,7 @@ from vmmouse.events import Buttons, PointerEvent, PointerInfo
 
 HI_RES_PER_DETENT = 120
 UINPUT_NAME_MAX = 79          # python-evdev copies at most 79 bytes of the 80 the kernel keeps
+                              # (docs/vmmouse.md 'uinput')
 
 BUTTON_CODES = {Buttons.LEFT: ecodes.BTN_LEFT, Buttons.RIGHT: ecodes.BTN_RIGHT,
                 Buttons.MIDDLE: ecodes.BTN_MIDDLE}

@@ -4,7 +4,8 @@ Transport of the USB source, through pyusb: find HID interfaces whose report des
 (parsed by ``vmmouse.hid``) describes absolute X and Y, take the interface from the kernel's
 usbhid driver, read interrupt reports, give the interface back on close.
 
-Device facts (QEMU hw/usb/dev-hid.c, hw/input/hid.c):
+Device facts (QEMU hw/usb/dev-hid.c, hw/input/hid.c; docs/vmmouse.md 'Identifying it', 'Report
+layout', 'Idle and queue' and 'Taking it from usbhid'):
 - 0627:0001 is shared by QEMU's usb-mouse, usb-tablet and usb-kbd, so the id alone proves
   nothing; the report descriptor decides (the tablet's is 74 bytes, X/Y absolute 0..0x7FFF);
 - with nothing to report, an interrupt IN poll is NAKed, which libusb reports as a timeout:

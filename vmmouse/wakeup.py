@@ -8,7 +8,8 @@ Used by ``vmmouse.daemon`` between drains of the backdoor queue. Two ways:
   sending it 0xF4 (enable data reporting; it answers 0xFA) turns those packets into bytes on
   /dev/serio_rawN, so poll() sleeps until the pointer moves. The bytes themselves carry
   nothing; on each wake-up the daemon drains the backdoor queue. A long safety timeout drains
-  anyway, in case a notification was lost (a full PS/2 queue).
+  anyway, in case a notification was lost (a full PS/2 queue). The facts: docs/vmmouse.md
+  'PS/2 notifications' and 'Wake-up through serio_raw'.
 - ``PollWakeup``, the fallback: poll the backdoor at an adaptive interval, fast right after
   activity and doubling up to ``max_interval`` when idle.
 

@@ -38,8 +38,9 @@ The serial console goes to ``<workdir>/console.log``; every failure (QEMU exit, 
 raises a LabError subclass whose one-line message names what failed and whose
 ``console_tail`` holds the last console lines. A guest that overruns its timeout is
 killed. QEMU never outlives this process: it gets PR_SET_PDEATHSIG(SIGKILL), and open
-guests are killed at exit. (QEMU is started through svga.transport.child, from a
-thread that lives as long as the process.)
+guests are killed at exit. (QEMU is found, started, watched and reaped by
+svga.transport.qemu_process, through svga.transport.child from a thread that lives as
+long as the process; the same module gives the base of the command line.)
 
 Python API::
 
@@ -69,65 +70,40 @@ QMP goes through svga.transport.qmp.QMPConnection (``g.qmp``), connected on firs
 
 from __future__ import annotations
 
-import atexit
 import os
 import shlex
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from svga.errors import DeviceNotFound
 from svga.lab.errors import GuestFailed, GuestTimeout, LabError
 from svga.lab.initramfs import GUEST_IO_DIR, IO_TAG, ROOT_TAG, build_initramfs, cache_dir, initramfs_path
 from svga.lab.kernel import Kernel, boot_image, find_kernel
-from svga.transport.child import spawn
+from svga.transport.qemu_process import (
+    DISPLAYS,
+    QEMU_BINARY,
+    QemuProcess,
+    base_command,
+    file_tail,
+    find_qemu,
+    qmp_option,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
-QEMU = "qemu-system-x86_64"
-DISPLAYS = ("none", "vnc")
 #: Host environment variables a job inherits (the job adds its own on top).
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
               "PYTHONPATH", "VIRTUAL_ENV", "TERM")
 _POLL = 0.01
 _WORKDIR_PREFIX = "svga-lab-"
 _CONSOLE_LINES = 25
-
-_live_guests: set[Guest] = set()
-
-
-def _close_all() -> None:
-    for guest in list(_live_guests):
-        guest.close()
-
-
-atexit.register(_close_all)
-
-
-def _prune_stale_workdirs() -> None:
-    """Remove work folders left by lab processes that were killed (their ``owner`` pid is
-    gone): a SIGKILL leaves no chance to clean up, and PDEATHSIG has already ended QEMU."""
-    for folder in Path(tempfile.gettempdir()).glob(_WORKDIR_PREFIX + "*"):
-        try:
-            owner = int((folder / "owner").read_text())
-        except (OSError, ValueError):
-            continue
-        if not os.path.exists(f"/proc/{owner}"):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _tail(path: Path, lines: int = _CONSOLE_LINES) -> str:
-    try:
-        text = path.read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.replace("\r", "").rstrip("\n").splitlines()[-lines:])
+#: Seconds QEMU gets to end after SIGTERM before it is killed.
+_STOP_GRACE = 5.0
 
 
 def job_script(cmd: Sequence[str], cwd: str, env: Mapping[str, str], job_dir: str,
@@ -296,12 +272,12 @@ class Guest:
         self.boot_timeout = boot_timeout
         self.extra_args = list(extra_args)
         self.progress = progress or (lambda _msg: None)
-        self.keep_workdir = keep_workdir
         self.qmp_timeout = qmp_timeout
         self.kernel_args = kernel_args
-        _prune_stale_workdirs()
-        self.workdir = Path(tempfile.mkdtemp(prefix=_WORKDIR_PREFIX))
-        (self.workdir / "owner").write_text(f"{os.getpid()}\n")
+        # The work folder (stale ones of killed lab processes are removed first), QEMU's
+        # life and its reaping, also at interpreter exit.
+        self._qemu = QemuProcess(_WORKDIR_PREFIX, grace=_STOP_GRACE, keep_workdir=keep_workdir)
+        self.workdir = self._qemu.workdir
         self.io_dir = self.workdir / "io"
         self.io_dir.mkdir()
         self.console_log = self.workdir / "console.log"
@@ -310,25 +286,18 @@ class Guest:
         self.vnc_socket = self.workdir / "vnc.sock"
         self.boot_seconds: float | None = None
         self.guest_uptime: float | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
         self._qmp: Any = None
         self._jobs = 0
-        self._closed = False
-        _live_guests.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def command(self) -> list[str]:
+    def command(self, binary: str = QEMU_BINARY) -> list[str]:
         """The QEMU command line (boot_files must be known: start() prepares them)."""
         assert self.boot_files is not None
         files = self.boot_files
-        display = ["-display", "none"]
-        if self.display == "vnc":
-            display += ["-vnc", f"unix:{self.vnc_socket}"]
         return [
-            QEMU, "-machine", "pc", "-accel", "tcg", "-cpu", "max",
-            "-m", str(self.memory_mb), "-smp", str(self.smp),
-            "-vga", "vmware", *display,
+            *base_command(binary, self.display, self.vnc_socket),
+            "-cpu", "max", "-m", str(self.memory_mb), "-smp", str(self.smp),
             "-usb", "-device", "usb-tablet",
             "-nic", "none", "-monitor", "none", "-parallel", "none",
             "-kernel", str(files.image), "-initrd", str(files.initrd),
@@ -336,7 +305,7 @@ class Guest:
             "-virtfs", f"local,path=/,mount_tag={ROOT_TAG},security_model=none,readonly=on,"
                        "multidevs=remap",
             "-virtfs", f"local,path={self.io_dir},mount_tag={IO_TAG},security_model=none",
-            "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
+            *qmp_option(self.qmp_socket),
             "-serial", f"file:{self.console_log}",
             "-no-reboot",
             *self.extra_args,
@@ -345,17 +314,18 @@ class Guest:
     def start(self) -> Guest:
         """Boot the guest and wait until it is ready for jobs (jobs submitted before start
         begin at once). GuestFailed/GuestTimeout with the console tail on failure."""
-        if self._proc is not None:
+        if self._qemu.pid is not None:
             return self
-        if shutil.which(QEMU) is None:
-            raise LabError(f"{QEMU} not found: run `apt-get install -y qemu-system-x86` as root")
+        try:
+            binary = find_qemu()
+        except DeviceNotFound as exc:
+            raise LabError(str(exc)) from None
         if self.boot_files is None:
             self.boot_files = prepare(self.kernel, self.progress)
         self.progress(f"booting a QEMU guest (kernel {self.boot_files.kernel.version}, "
                       f"display {self.display})")
         t0 = time.monotonic()
-        with open(self.qemu_log, "wb") as log:
-            self._proc = spawn(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self._qemu.start(self.command(binary), log=self.qemu_log)
         ready = self.io_dir / "ready"
         while not ready.exists():
             self._check_alive("booting the guest")
@@ -373,17 +343,23 @@ class Guest:
         return self
 
     @property
+    def keep_workdir(self) -> bool:
+        """Whether close() leaves the work folder."""
+        return self._qemu.keep_workdir
+
+    @keep_workdir.setter
+    def keep_workdir(self, keep: bool) -> None:
+        self._qemu.keep_workdir = keep
+
+    @property
     def pid(self) -> int | None:
         """QEMU's process id (None before start)."""
-        return self._proc.pid if self._proc is not None else None
-
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._qemu.pid
 
     def _check_alive(self, what: str) -> None:
-        if self._proc is None:
+        if self._qemu.pid is None:
             raise LabError("the guest is not started: call start() first")
-        code = self._proc.poll()
+        code = self._qemu.returncode()
         if code is None:
             return
         tail = self.console_tail()
@@ -392,13 +368,13 @@ class Guest:
             said = [line for line in tail.splitlines() if line.startswith("svga-lab:")]
             why = f" ({said[-1].removeprefix('svga-lab: ')})" if said else ""
             raise GuestFailed(f"the guest powered off while {what}{why}", tail)
-        last = _tail(self.qemu_log, 1)
-        why = f" ({last})" if last else ""
+        last = self._qemu.tail(1)
+        why = f" ({last[0]})" if last else ""
         raise GuestFailed(f"QEMU exited with status {code} while {what}{why}", tail)
 
     def console_tail(self, lines: int = _CONSOLE_LINES) -> str:
         """The last lines of the guest's serial console (kernel messages, svga-lab lines)."""
-        return _tail(self.console_log, lines)
+        return "\n".join(file_tail(self.console_log, lines))
 
     def kill(self) -> None:
         """Stop QEMU now (the guest's files live in RAM: nothing is lost that matters)."""
@@ -408,23 +384,12 @@ class Guest:
             except Exception:  # noqa: BLE001 - the socket dies with QEMU anyway
                 pass
             self._qmp = None
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        self._qemu.stop()
 
     def close(self) -> None:
-        """Kill QEMU and remove the work folder (unless keep_workdir)."""
-        if self._closed:
-            return
-        self._closed = True
+        """Kill QEMU and remove the work folder (unless keep_workdir). Idempotent."""
         self.kill()
-        _live_guests.discard(self)
-        if not self.keep_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._qemu.close()
 
     def __enter__(self) -> Guest:
         return self

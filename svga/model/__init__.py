@@ -15,7 +15,7 @@ device a machine without a VM gets. Its modules, bottom up:
 """
 
 from svga.errors import ModelError
-from svga.model.profiles import PROFILES, Profile, get_profile
+from svga.facts.profiles import PROFILES, Profile, get_profile
 from svga.model.transport import ModelTransport
 
 __all__ = ["ModelTransport", "ModelError", "Profile", "PROFILES", "get_profile"]

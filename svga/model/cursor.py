@@ -24,13 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from svga.commands import mask_row_bytes
+from svga.facts.effects import E
 
 RGB_MASK = 0x00FFFFFF
 
 
 class CursorRejected(Exception):
     """The cursor data cannot be decoded; the message says why (the executor adds the
-    command name and FIFO offset)."""
+    command name and FIFO offset) and ``key`` names it."""
+
+    def __init__(self, message: str, key: E = E.MODEL_REJECTS) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,14 +96,14 @@ def _vmware_mask(data: bytes, depth: int, width: int, height: int, what: str) ->
         return np.where(_bits(data, row, width, height), RGB_MASK, 0).astype(np.uint32)
     if depth == 32:
         return _words(data, row // 4, width, height) & RGB_MASK
-    raise CursorRejected(f"{what} depth {depth} is not 1 or 32 (the only depths at 32 bpp)")
+    raise CursorRejected(f"{what} depth {depth} is not 1 or 32 (the only depths at 32 bpp)", E.CURSOR_DEPTH)
 
 
 def decode_vmware(width: int, height: int, hot_x: int, hot_y: int, and_depth: int, xor_depth: int,
                   and_bytes: bytes, xor_bytes: bytes, max_size: int) -> CursorImage:
     """svga_reg.h's DEFINE_CURSOR: both masks at their own depth, rows padded to 32 bits."""
     if width > max_size or height > max_size:
-        raise CursorRejected(f"cursor {width}x{height} is larger than {max_size}x{max_size}")
+        raise CursorRejected(f"cursor {width}x{height} is larger than {max_size}x{max_size}", E.CURSOR_SIZE)
     and_mask = _vmware_mask(and_bytes, and_depth, width, height, "AND mask")
     xor_mask = _vmware_mask(xor_bytes, xor_depth, width, height, "XOR mask")
     return CursorImage(hot_x, hot_y, and_mask, xor_mask)
@@ -118,7 +123,7 @@ def decode_qemu(width: int, height: int, hot_x: int, hot_y: int, xor_depth: int,
     else:
         raise CursorRejected(
             f"XOR mask depth {xor_depth} would show QEMU's built-in arrow, which the model "
-            "does not draw; use depth 1 or 32")
+            "does not draw; use depth 1 or 32", E.CURSOR_BPP)
     and_mask = np.where(transparent, RGB_MASK, 0).astype(np.uint32)
     xor_mask = np.where(transparent, 0, colour).astype(np.uint32)
     return CursorImage(hot_x, hot_y, and_mask, xor_mask)
@@ -128,7 +133,7 @@ def decode_alpha(width: int, height: int, hot_x: int, hot_y: int, image: bytes,
                  max_size: int) -> CursorImage:
     """DEFINE_ALPHA_CURSOR: BGRA pixels, w*h words, taken as premultiplied alpha."""
     if width > max_size or height > max_size:
-        raise CursorRejected(f"cursor {width}x{height} is larger than {max_size}x{max_size}")
+        raise CursorRejected(f"cursor {width}x{height} is larger than {max_size}x{max_size}", E.CURSOR_SIZE)
     if len(image) < width * height * 4:
         raise CursorRejected(f"image needs {width * height * 4} bytes but has {len(image)}")
     bgra = np.frombuffer(image, dtype=np.uint8, count=width * height * 4).reshape(height, width, 4)

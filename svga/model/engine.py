@@ -17,10 +17,11 @@ Errors never stop the model from staying consistent:
   once the guest has written the rest.
 
 All errors of a run are raised together at its end as one :class:`ModelError` (the first
-error's message; ``errors`` holds them all). The host-owned FIFO registers of the extended
-FIFO (CAPABILITIES, FLAGS, FENCE, BUSY) are written only when they exist, i.e. with the
-extended FIFO enabled and below MIN; cursor bypass 3 is read from CURSOR_ON/X/Y when
-CURSOR_COUNT changes.
+error's message; ``errors`` holds them all), or handed one by one to the observer of a
+non-raising model (:mod:`svga.model.report`); QEMU's per-run cap is reported as a note.
+The host-owned FIFO registers of the extended FIFO (CAPABILITIES, FLAGS, FENCE, BUSY) are
+written only when they exist, i.e. with the extended FIFO enabled and below MIN; cursor
+bypass 3 is read from CURSOR_ON/X/Y when CURSOR_COUNT changes.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ import logging
 
 import numpy as np
 
-from svga.commands import Cmd, decode
+from svga.commands import BY_ID, Cmd, decode
 from svga.errors import IncompleteCommand, ModelError, ProtocolError, UnknownCommand
+from svga.facts.effects import E
+from svga.facts.profiles import Profile
+from svga.facts.qemu import QEMU_INSTEAD, Q
 from svga.model.executor import Executor
-from svga.model.profiles import AVAILABILITY, Profile
-from svga.model.quirks import Q
+from svga.model.report import Reporter
 from svga.model.state import CursorPosition, DeviceState
 from svga.registers import (
     FIFO_EXTENDED_MANDATORY_REGS,
@@ -55,12 +58,14 @@ def _signed(v: int) -> int:
 class FifoEngine:
     """Processes the FIFO in ``fifo`` (the model's BAR2 array) into ``vram``."""
 
-    def __init__(self, profile: Profile, state: DeviceState, fifo: np.ndarray, vram: np.ndarray) -> None:
+    def __init__(self, profile: Profile, state: DeviceState, fifo: np.ndarray, vram: np.ndarray,
+                 reporter: Reporter | None = None) -> None:
         self.profile = profile
         self.state = state
         self.fifo_size = len(fifo)
         self._w = fifo.view("<u4")
-        self.executor = Executor(profile, state, vram, self.set_fifo_reg)
+        self.reporter = reporter or Reporter()
+        self.executor = Executor(profile, state, vram, self.set_fifo_reg, self.reporter)
 
     # -- FIFO registers ----------------------------------------------------------------------
     def get(self, reg: int) -> int:
@@ -157,7 +162,9 @@ class FifoEngine:
         fifo_min, fifo_max, nxt, stop = self.pointers()
         problem = self.pointer_problem(fifo_min, fifo_max, nxt, stop)
         if problem is not None:
-            raise ModelError(f"FIFO pointer check failed, nothing processed: {problem}")
+            self.reporter.fail([ModelError(f"FIFO pointer check failed, nothing processed: {problem}",
+                                           key=E.FIFO_POINTERS)])
+            return 0
         self.poll_cursor()
         errors = self._check_reserved(fifo_min, fifo_max, nxt, stop)
         ring = fifo_max - fifo_min
@@ -190,24 +197,33 @@ class FifoEngine:
                 except ProtocolError as e:
                     dropped = (len(words) - pos) * 4
                     errors.append(ModelError(f"{e}; the {dropped} bytes up to NEXT_CMD were dropped "
-                                             "(the command's length is unknown)", None, off))
+                                             "(the command's length is unknown)", None, off,
+                                             E.UNDECODABLE))
                     pos = len(words)
                     break
                 pos += n
                 try:
                     if not self.profile.offers(cmd.cmd_id, ext):
-                        raise self._not_offered(cmd.cmd_id, cmd.name, off, fifo_min, ext)
+                        applied = self.profile.quirk(Q.CURSOR_WITHOUT_CAP)
+                        anyway = applied is not None and cmd.cmd_id in applied.value  # type: ignore[operator]
+                        refused = self._not_offered(cmd.cmd_id, cmd.name, off, fifo_min, ext, anyway)
+                        if not anyway:
+                            raise refused
+                        errors.append(refused)  # QEMU applies it all the same
                     self.executor.execute(cmd, off)
                 except ModelError as e:
                     errors.append(e)
+            if pos < len(words) and cap is not None and count >= cap:
+                spec = BY_ID.get(int(words[pos]))
+                self.reporter.note(E.RUN_CAP, f"this FIFO run had already run {count} commands",
+                                   spec.name if spec else None, offset_of(pos))
         finally:
             self._w[FifoReg.STOP] = offset_of(pos)
         if count:
             self.state.runs += 1
         if pos == len(words):
             self.set_fifo_reg(FifoReg.BUSY, 0)
-        if errors:
-            raise self._combined(errors)
+        self.reporter.fail(errors)
         return count
 
     # -- errors ------------------------------------------------------------------------------
@@ -215,31 +231,34 @@ class FifoEngine:
         row = self.profile.note(Q.PARSER_DESYNC)
         if row is None or cmd_id in row.value:  # type: ignore[operator]
             return ""
-        return "; QEMU 7.2's FIFO parser would lose the command boundaries here"
+        return ("; QEMU 7.2's FIFO parser would lose the command boundaries here"
+                + QEMU_INSTEAD.get(cmd_id, ""))
 
     def _unknown(self, cmd_id: int, off: int, dropped: int) -> ModelError:
         what = "INVALID_CMD (a zero word)" if cmd_id == Cmd.INVALID_CMD else f"unknown command id {cmd_id}"
-        return ModelError(
-            f"{what} at FIFO offset {off}: the {dropped} bytes up to NEXT_CMD were dropped (the "
-            f"command's length is unknown){self._desync_note(cmd_id)}",
-            None if cmd_id else "INVALID_CMD", off)
+        detail = (f"the {dropped} bytes up to NEXT_CMD were dropped (the command's length is "
+                  f"unknown){self._desync_note(cmd_id)}")
+        return ModelError(f"{what} at FIFO offset {off}: {detail}", None if cmd_id else "INVALID_CMD",
+                          off, E.UNKNOWN_ID, f"{what}: {detail}")
 
     def _incomplete(self, e: IncompleteCommand, off: int, ring: int) -> ModelError:
-        text = (f"{e.name} at FIFO offset {off} is incomplete: it needs {e.needed} words but only "
-                f"{e.available} are committed before NEXT_CMD; STOP stays at the command")
+        detail = (f"incomplete: it needs {e.needed} words but only {e.available} are committed "
+                  "before NEXT_CMD; STOP stays at the command")
         if (e.needed + 1) * 4 > ring:
-            text += f" (it can never fit: the ring holds {ring // 4 - 1} words)"
-        return ModelError(text, e.name, off)
+            detail += f" (it can never fit: the ring holds {ring // 4 - 1} words)"
+        return ModelError(f"{e.name} at FIFO offset {off} is {detail}", e.name, off, E.INCOMPLETE, detail)
 
-    def _not_offered(self, cmd_id: int, name: str, off: int, fifo_min: int, ext: bool) -> ModelError:
-        needs = AVAILABILITY.get(cmd_id)
-        text = f"{name} at FIFO offset {off}: not offered by this device (profile {self.profile.name}"
-        text += f", needs {needs.text()})" if needs is not None else ")"
-        if needs is not None and needs.fifo_any and self.profile.extended_fifo and not ext:
-            text += (f"; the extended FIFO is off because MIN={fifo_min} is below "
-                     f"{FIFO_EXTENDED_MANDATORY_REGS * 4}")
-        text += "; skipped" + self._desync_note(cmd_id)
-        return ModelError(text, name, off)
+    def _not_offered(self, cmd_id: int, name: str, off: int, fifo_min: int, ext: bool,
+                     anyway: bool = False) -> ModelError:
+        needs = BY_ID[cmd_id].needs
+        detail = f"not offered by this device (profile {self.profile.name}, needs {needs.text()})"
+        if needs.fifo_any and self.profile.extended_fifo and not ext:
+            detail += (f"; the extended FIFO is off because MIN={fifo_min} is below "
+                       f"{FIFO_EXTENDED_MANDATORY_REGS * 4}")
+        detail += "; applied all the same, as QEMU does" if anyway else "; skipped"
+        detail += self._desync_note(cmd_id)
+        return ModelError(f"{name} at FIFO offset {off}: {detail}", name, off,
+                          self.profile.not_offered(cmd_id), detail)
 
     def _check_reserved(self, fifo_min: int, fifo_max: int, nxt: int, stop: int) -> list[ModelError]:
         """SVGA_FIFO_RESERVED (FIFO_CAP_RESERVE): bytes past NEXT_CMD the guest is filling in
@@ -254,14 +273,3 @@ class FifoEngine:
             return []
         return [ModelError(f"FIFO_RESERVED={reserved} is more than the {room} bytes free after "
                            f"NEXT_CMD={nxt}")]
-
-    @staticmethod
-    def _combined(errors: list[ModelError]) -> ModelError:
-        first = errors[0]
-        if len(errors) == 1:
-            return first
-        more = len(errors) - 1
-        combined = ModelError(f"{first} (and {more} more error{'s' if more > 1 else ''} in this "
-                              "FIFO run)", first.command, first.offset)
-        combined.errors = list(errors)
-        return combined

@@ -24,10 +24,12 @@ import numpy as np
 
 from svga.commands import GMR_FRAMEBUFFER, ROP_COPY, SCREEN_IS_PRIMARY, SCREEN_MUST_BE_SET, Cmd, Command
 from svga.errors import ModelError
+from svga.facts.effects import E
+from svga.facts.profiles import Profile
+from svga.facts.qemu import CursorLimits, Q
 from svga.model import cursor as cursors
 from svga.model import raster
-from svga.model.profiles import Profile
-from svga.model.quirks import CursorLimits, Q
+from svga.model.report import Reporter
 from svga.model.state import DeviceState, Gmrfb, Screen
 from svga.registers import SVGA_ID_INVALID, FifoReg
 
@@ -48,8 +50,8 @@ class Target:
     what: str
 
 
-def fail(cmd: Command, offset: int, text: str) -> ModelError:
-    return ModelError(f"{cmd.name} at FIFO offset {offset}: {text}", cmd.name, offset)
+def fail(cmd: Command, offset: int, text: str, key: E = E.MODEL_REJECTS) -> ModelError:
+    return ModelError(f"{cmd.name} at FIFO offset {offset}: {text}", cmd.name, offset, key, text)
 
 
 def _rect_text(x: int, y: int, w: int, h: int) -> str:
@@ -64,11 +66,12 @@ class Executor:
     """Runs decoded commands against the device state and VRAM."""
 
     def __init__(self, profile: Profile, state: DeviceState, vram: np.ndarray,
-                 set_fifo_reg: Callable[[int, int], bool]) -> None:
+                 set_fifo_reg: Callable[[int, int], bool], reporter: Reporter | None = None) -> None:
         self.profile = profile
         self.state = state
         self.vram = vram
         self.set_fifo_reg = set_fifo_reg
+        self.reporter = reporter or Reporter()
         self._handlers: dict[int, Callable[[Command, int], None]] = {
             Cmd.UPDATE: self._update,
             Cmd.UPDATE_VERBOSE: self._update,
@@ -113,7 +116,7 @@ class Executor:
     def _check_rect(self, cmd: Command, offset: int, t: Target, x: int, y: int, w: int, h: int,
                     role: str = "rectangle") -> None:
         if not _inside(x, y, w, h, t.width, t.height):
-            raise fail(cmd, offset, f"{role} {_rect_text(x, y, w, h)} is outside {t.what}")
+            raise fail(cmd, offset, f"{role} {_rect_text(x, y, w, h)} is outside {t.what}", E.RECT_OUTSIDE)
 
     def _draw(self, cmd: Command, offset: int, action: Callable[[], None]) -> None:
         try:
@@ -129,15 +132,24 @@ class Executor:
         self.queue_redraw(x, y, w, h)
         if not _inside(x, y, w, h, t.width, t.height):
             if self.profile.quirk(Q.UPDATE_BAD_RECT_FULL) is not None:
-                log.debug("%s at FIFO offset %d: rectangle %s is outside %s; updating the "
-                            "whole surface, as QEMU does", cmd.name, offset, _rect_text(x, y, w, h),
-                            t.what)
+                self.reporter.note(E.UPDATE_BAD_RECT, f"rectangle {_rect_text(x, y, w, h)} is outside "
+                                   f"{t.what}; the whole surface is updated, as QEMU does",
+                                   cmd.name, offset)
                 self.state.damage.append((0, 0, t.width, t.height))
                 return
-            raise fail(cmd, offset, f"rectangle {_rect_text(x, y, w, h)} is outside {t.what}")
+            raise fail(cmd, offset, f"rectangle {_rect_text(x, y, w, h)} is outside {t.what}", E.RECT_OUTSIDE)
         self.state.damage.append((x, y, w, h))
 
+    def _note_stale(self, cmd: Command, offset: int) -> None:
+        """Quirk stale-surface: a fill or copy while QEMU's surface is not the mode yet."""
+        st = self.state
+        s = st.surface
+        if self.profile.quirk(Q.STALE_SURFACE) is not None and (s.width, s.height) != (st.width, st.height):
+            self.reporter.note(E.STALE_SURFACE, f"the mode is {st.width}x{st.height} but QEMU's display "
+                               f"surface is still {s.width}x{s.height} (stride {s.stride})", cmd.name, offset)
+
     def _rect_fill(self, cmd: Command, offset: int) -> None:
+        self._note_stale(cmd, offset)
         t = self.target()
         x, y, w, h = cmd.x, cmd.y, cmd.width, cmd.height
         self._check_rect(cmd, offset, t, x, y, w, h)
@@ -146,6 +158,7 @@ class Executor:
         self.queue_redraw(x, y, w, h)
 
     def _rect_copy(self, cmd: Command, offset: int) -> None:
+        self._note_stale(cmd, offset)
         t = self.target()
         w, h = cmd.width, cmd.height
         self._check_rect(cmd, offset, t, cmd.src_x, cmd.src_y, w, h, "source")
@@ -194,6 +207,8 @@ class Executor:
         w, h = cmd.width, cmd.height
         try:
             if self.profile.quirk(Q.CURSOR_DECODE) is not None:
+                if w % 32:
+                    self.reporter.note(E.CURSOR_WIDTH, f"width {w} is not a multiple of 32", cmd.name, offset)
                 self._check_qemu_cursor(cmd, offset)
                 image = cursors.decode_qemu(w, h, cmd.hotspot_x, cmd.hotspot_y, cmd.xor_mask_depth,
                                             cmd.and_mask, cmd.xor_mask)
@@ -202,33 +217,27 @@ class Executor:
                                               cmd.xor_mask_depth, cmd.and_mask, cmd.xor_mask,
                                               self.profile.max_cursor)
         except cursors.CursorRejected as e:
-            raise fail(cmd, offset, str(e)) from None
+            raise fail(cmd, offset, str(e), e.key) from None
         self.state.cursor = image
 
     def _check_qemu_cursor(self, cmd: Command, offset: int) -> None:
         row = self.profile.note(Q.CURSOR_LIMITS)
         assert row is not None and isinstance(row.value, CursorLimits)
         lim: CursorLimits = row.value
-        w, h, bpp = cmd.width, cmd.height, cmd.xor_mask_depth
-        and_words = (w + 31) // 32 * h
-        xor_words = (w * bpp + 31) // 32 * h
-        if (w > lim.max_width or h > lim.max_height or bpp > lim.max_bpp
-                or and_words > lim.max_and_words or xor_words > lim.max_xor_words):
-            raise fail(cmd, offset,
-                       f"cursor {w}x{h} at {bpp} bpp ({and_words} AND words, {xor_words} XOR words) "
-                       f"exceeds QEMU's limits ({lim.max_width}x{lim.max_height}, {lim.max_and_words} "
-                       f"AND words, {lim.max_xor_words} XOR words): QEMU would ignore it")
+        exceeded = lim.exceeded(cmd.width, cmd.height, cmd.xor_mask_depth)
+        if exceeded is not None:
+            raise fail(cmd, offset, f"{exceeded}: QEMU would ignore it", E.CURSOR_LIMITS)
         if cmd.and_mask_depth != 1:
             raise fail(cmd, offset,
                        f"AND mask depth {cmd.and_mask_depth}: QEMU 7.2 reads the AND mask as 1 bpp, "
-                       "so its FIFO parser would lose the command boundaries here")
+                       "so its FIFO parser would lose the command boundaries here", E.CURSOR_AND_DEPTH)
 
     def _define_alpha_cursor(self, cmd: Command, offset: int) -> None:
         try:
             self.state.cursor = cursors.decode_alpha(cmd.width, cmd.height, cmd.hotspot_x,
                                                      cmd.hotspot_y, cmd.image, self.profile.max_cursor)
         except cursors.CursorRejected as e:
-            raise fail(cmd, offset, str(e)) from None
+            raise fail(cmd, offset, str(e), e.key) from None
 
     # -- synchronisation -------------------------------------------------------------------
     def _fence(self, cmd: Command, offset: int) -> None:

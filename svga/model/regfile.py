@@ -8,6 +8,8 @@ profile's quirk table. Without a quirk (the ``vmware`` profile) a mode write the
 cannot honour raises :class:`ModelError` rather than being ignored silently.
 
 SYNC and BUSY reach the FIFO engine; CONFIG_DONE re-publishes the FIFO capabilities.
+What the register file refuses or imitates is reported (:mod:`svga.model.report`): raised,
+or handed to the observer of a non-raising model.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import logging
 from collections.abc import Callable
 
 from svga.errors import ModelError
+from svga.facts.effects import E
+from svga.facts.profiles import Profile
+from svga.facts.qemu import Q, Surface
 from svga.model.engine import FifoEngine
-from svga.model.profiles import Profile
-from svga.model.quirks import Q
 from svga.model.state import CursorPosition, DeviceState
 from svga.registers import (
     CURSOR_ON_HIDE,
@@ -32,6 +35,8 @@ from svga.registers import (
     Cap,
     Reg,
 )
+
+_CURSOR_BYPASS = Cap.CURSOR_BYPASS | Cap.CURSOR_BYPASS_2
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,7 @@ class ModelRegisters:
         self.profile = profile
         self.state = state
         self.engine = engine
+        self.reporter = engine.reporter
         self.vram_size = vram_size
         self.fifo_size = fifo_size
         st, p = state, profile
@@ -100,8 +106,8 @@ class ModelRegisters:
             Reg.SYNC: lambda v: engine.run(),
             Reg.GUEST_ID: lambda v: setattr(st, "guest_id", v),
             Reg.CURSOR_ID: lambda v: setattr(st, "cursor_id", v),
-            Reg.CURSOR_X: lambda v: setattr(st, "cursor_x", v),
-            Reg.CURSOR_Y: lambda v: setattr(st, "cursor_y", v),
+            Reg.CURSOR_X: lambda v: self._write_cursor_xy("cursor_x", v),
+            Reg.CURSOR_Y: lambda v: self._write_cursor_xy("cursor_y", v),
             Reg.CURSOR_ON: self._write_cursor_on,
             Reg.PITCHLOCK: self._write_pitchlock,
         }
@@ -123,7 +129,10 @@ class ModelRegisters:
         value &= 0xFFFFFFFF
         writer = self._writers.get(index)
         if writer is not None:
-            writer(value)
+            try:
+                writer(value)
+            except ModelError as e:
+                self.reporter.fail(e.errors)
             return
         st = self.state
         if PALETTE_BASE <= index < PALETTE_BASE + NUM_PALETTE_REGS:
@@ -148,30 +157,48 @@ class ModelRegisters:
 
     def _write_mode(self, reg: Reg, value: int, limit: int) -> None:
         if value > limit:
+            text = f"{reg.name} {value} is above MAX_{reg.name} {limit}"
             if self.profile.quirk(Q.MODE_OVER_MAX_IGNORED) is not None:
-                log.info("%s %d is above the maximum %d: ignored, as QEMU does", reg.name, value, limit)
+                self.reporter.note(E.MODE_OVER_MAX, f"{text}: ignored, as QEMU does")
                 return
-            raise ModelError(f"{reg.name} {value} is above MAX_{reg.name} {limit}; the write was ignored")
+            raise ModelError(f"{text}; the write was ignored", key=E.MODE_OVER_MAX)
         st = self.state
         width, height = (value, st.height) if reg == Reg.WIDTH else (st.width, value)
         stride = st.pitchlock or width * 4
         if self.profile.quirk(Q.MODE_OVER_MAX_IGNORED) is None and height * stride > self.vram_size:
             raise ModelError(f"mode {width}x{height} needs {height * stride} bytes, more than the "
-                             f"{self.vram_size}-byte VRAM; the {reg.name} write was ignored")
+                             f"{self.vram_size}-byte VRAM; the {reg.name} write was ignored",
+                             key=E.MODE_TOO_BIG)
         st.width, st.height = width, height
         st.invalidated = True
+        self._note_placeholder()
         self._mode_changed()
+
+    def _note_placeholder(self) -> None:
+        """Quirk mode-640x480-placeholder (not imitated): a mode of the placeholder's size and
+        stride while the placeholder is still the display surface keeps it on screen."""
+        st = self.state
+        row = self.profile.note(Q.MODE_640X480_PLACEHOLDER)
+        surface = self.profile.note(Q.STALE_SURFACE)
+        if row is None or surface is None or st.placeholder is None:
+            return
+        s = surface.value
+        assert isinstance(s, Surface)
+        if (st.width, st.height, st.bytes_per_line) == (s.width, s.height, s.stride):
+            self.reporter.note(E.MODE_640X480, f"mode {st.width}x{st.height}x32 has the size and stride "
+                               "of QEMU's placeholder surface, which is still the display surface")
 
     def _write_bpp(self, value: int) -> None:
         if value == HOST_BITS_PER_PIXEL:
             return
         if self.profile.quirk(Q.BPP_CLEARS_CONFIG) is not None:
-            log.info("BITS_PER_PIXEL %d is not 32: CONFIG_DONE cleared, as QEMU does", value)
+            self.reporter.note(E.BPP_CLEARS_CONFIG,
+                               f"BITS_PER_PIXEL {value} is not 32: CONFIG_DONE cleared, as QEMU does")
             self.state.config_done = False
             self.state.invalidated = True
             return
         raise ModelError(f"BITS_PER_PIXEL {value} is not supported: this device has 32 bpp only "
-                         "(no SVGA_CAP_8BIT_EMULATION); the write was ignored")
+                         "(no SVGA_CAP_8BIT_EMULATION); the write was ignored", key=E.MODE_BPP)
 
     def _write_config_done(self, value: int) -> None:
         self.state.config_done = bool(value)
@@ -179,9 +206,20 @@ class ModelRegisters:
             # A VMware host keeps its FIFO capabilities in FIFO memory for the driver to read.
             self.engine.publish_caps()
 
+    def _note_no_bypass(self, what: str) -> None:
+        caps = self.profile.capabilities
+        if not caps & _CURSOR_BYPASS:
+            self.reporter.note(E.CURSOR_MOVE_WITHOUT_CAP, f"{what} written, but CAPABILITIES 0x{int(caps):x} "
+                               "has no SVGA_CAP_CURSOR_BYPASS (0x40) or _2 (0x80)")
+
+    def _write_cursor_xy(self, name: str, value: int) -> None:
+        self._note_no_bypass(name.upper())
+        setattr(self.state, name, value)
+
     def _write_cursor_on(self, value: int) -> None:
         # The cursor moves only on CURSOR_ON 0 or 1, to the stored CURSOR_X/Y; 2 and 3
         # (REMOVE_FROM_FB / RESTORE_TO_FB) change nothing on the display.
+        self._note_no_bypass("CURSOR_ON")
         st = self.state
         if value == CURSOR_ON_SHOW:
             st.cursor_on = 1
@@ -194,7 +232,8 @@ class ModelRegisters:
         if not self.profile.capabilities & Cap.PITCHLOCK or self.profile.quirk(Q.PITCHLOCK_IGNORED):
             return
         if value & 3:
-            raise ModelError(f"PITCHLOCK {value} is not a multiple of 4 bytes; the write was ignored")
+            raise ModelError(f"PITCHLOCK {value} is not a multiple of 4 bytes; the write was ignored",
+                             key=E.MODEL_REJECTS)
         self.state.pitchlock = value
         self._mode_changed()
 

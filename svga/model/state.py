@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from svga.facts.profiles import Profile
+from svga.facts.qemu import Q, Surface
 from svga.model.cursor import CursorImage
-from svga.model.profiles import Profile
-from svga.model.quirks import Q, Surface
 from svga.registers import NUM_PALETTE_REGS, SVGA_ID_2
 
 DAMAGE_KEPT = 4096

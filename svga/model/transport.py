@@ -8,6 +8,9 @@ the PCI or qtest transports except by what the profile offers.
 Everything runs synchronously in the caller's thread: a SYNC write (and, on ``vmware``, a
 BUSY read) processes the FIFO before it returns; on ``qemu`` a :meth:`display_image` call
 is a display refresh, as QEMU's screendump is, and also runs the FIFO.
+
+With ``observer=`` the model raises nothing: every error and note is handed to the observer
+(:mod:`svga.model.report`), which is how ``svga check`` plays a stream on it.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from svga.errors import ModelError
+from svga.facts.profiles import Profile, get_profile
+from svga.facts.qemu import Q, Surface
 from svga.model.engine import FifoEngine
-from svga.model.profiles import Profile, get_profile
-from svga.model.quirks import Q, Surface
 from svga.model.raster import composite_cursor, to_rgb
 from svga.model.regfile import ModelRegisters
+from svga.model.report import Observer, Reporter
 from svga.model.state import CursorPosition, DeviceState
 from svga.registers import (
     BIOS_PORT,
@@ -50,13 +54,15 @@ class ModelTransport(Transport):
     ``profile`` is ``"vmware"`` (default), ``"qemu"`` or ``"qemu-cursor"``; ``cursor=True``
     with ``"qemu"`` means ``"qemu-cursor"`` (CAPABILITIES 0xE3, as QEMU with a VNC display);
     ``accelfront=True`` adds FIFO_CAP_ACCELFRONT to ``"vmware"``. ``fifo_size`` defaults to
-    the profile's (64 KiB on qemu, 256 KiB on vmware).
+    the profile's (64 KiB on qemu, 256 KiB on vmware). ``observer``: a callable that gets
+    every :class:`~svga.model.report.Observation` instead of errors being raised.
     """
 
     kind = "model"
 
-    def __init__(self, profile: str = "vmware", vram_size: int = 16 << 20, fifo_size: int | None = None,
-                 *, cursor: bool | None = None, accelfront: bool = False) -> None:
+    def __init__(self, profile: str | Profile = "vmware", vram_size: int = 16 << 20,
+                 fifo_size: int | None = None, *, cursor: bool | None = None, accelfront: bool = False,
+                 observer: Observer | None = None) -> None:
         self.profile: Profile = get_profile(profile, cursor=cursor, accelfront=accelfront)
         fifo_size = self.profile.fifo_size if fifo_size is None else fifo_size
         p = self.profile
@@ -67,7 +73,8 @@ class ModelTransport(Transport):
         self.vram = ArrayMemory(self._vram)
         self.fifo = ArrayMemory(self._fifo)
         self.state = DeviceState.initial(self.profile)
-        self.engine = FifoEngine(self.profile, self.state, self._fifo, self._vram)
+        self.reporter = Reporter(observer)
+        self.engine = FifoEngine(self.profile, self.state, self._fifo, self._vram, self.reporter)
         self.registers = ModelRegisters(self.profile, self.state, self.engine, vram_size, fifo_size)
         self.description = f"software model (profile {p.name}, {p.device})"
         self.closed = False
@@ -132,6 +139,12 @@ class ModelTransport(Transport):
             if self.profile.quirk(Q.PLACEHOLDER_UPDATES) is not None:
                 self.engine.executor.flush_redraw()
             st.invalidated = False
+
+    def catch_up(self) -> None:
+        """What a host that runs the FIFO as it is written (``profile.runs_as_written``: VMware)
+        does between two guest accesses: process what is pending. On QEMU nothing happens."""
+        if self.profile.runs_as_written:
+            self.engine.run()
 
     def shown(self) -> bool:
         """Whether the display shows the SVGA framebuffer (else it is black)."""

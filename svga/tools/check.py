@@ -1,21 +1,22 @@
 """Tools layer: ``svga check``, a lint for a command stream.
 
 It reads a stream (a command script, :mod:`svga.tools.script`, or binary FIFO words; a
-capture reader can feed the same :class:`~svga.tools.stream.StreamItem` sequence), plays
-it against what a profile's device does (:mod:`svga.model.profiles` for capabilities and
-sizes, :mod:`svga.model.quirks` for QEMU 7.2's behaviours) and lists every command the
-device would not handle as intended, with its position, a severity and the reason:
+capture reader can feed the same :class:`~svga.tools.stream.StreamItem` sequence) and plays
+it on the software model of the target device (:class:`svga.model.ModelTransport` with the
+profile ``qemu``, ``qemu-cursor`` or ``vmware``), through the driver's own FIFO writer, in its
+non-raising mode: everything the model refuses or imitates of QEMU's quirks is reported
+(:mod:`svga.model.report`), and each report becomes a finding with its position, a severity
+and the reason, from the effect the profile gives it (:mod:`svga.facts`):
 
 - ``breaks``: the device stops working as a whole: QEMU's FIFO parser desyncs (and can
   replay stale commands), the FIFO stalls for good, or it stops processing;
 - ``not as intended``: the command is dropped, ignored, drawn wrong or widened, and the
   stream goes on.
 
-The checks are data: one table of :class:`Rule` (predicate, severity, reason, source) per
-device, :data:`QEMU_RULES` for the ``qemu``/``qemu-cursor`` profiles (which carry QEMU's
-quirk table) and :data:`VMWARE_RULES`. Rules that depend on the device's state (the mode,
-QEMU's display surface) are checked when the device would run the command: on QEMU at a
-SYNC or a display refresh (or at the end of the stream), on VMware as it is written.
+So the lint and the model cannot disagree. Only what the model cannot be given keeps a rule
+here: a word with no command id (its length is unknown, and on QEMU a parser desync the model
+does not imitate), a command longer than any FIFO ring, and a stream that ends inside a
+command or whose command has no length.
 """
 
 from __future__ import annotations
@@ -23,17 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
-from svga.commands import Cmd, Command
+from svga.commands import Command
+from svga.device import Device
 from svga.errors import SVGAError
-from svga.model.profiles import AVAILABILITY, Profile, get_profile
-from svga.model.quirks import CursorLimits, Q, Surface
-from svga.registers import FIFO_MIN_SIZE_LEGACY, Cap
+from svga.facts.effects import E, Impact
+from svga.facts.kit import largest_command
+from svga.facts.profiles import Profile, get_profile
+from svga.model import ModelTransport
+from svga.model.report import Observation
+from svga.registers import Reg
 from svga.tools.script import ScriptError, format_event, parse_script
 from svga.tools.stream import (
     FIFO_EVENTS,
@@ -51,19 +54,12 @@ from svga.tools.stream import (
     read_binary,
 )
 
+Severity = Impact
+"""A finding's severity is the effect's impact (:class:`svga.facts.effects.Impact`)."""
 
-class Severity(StrEnum):
-    BREAKS = "breaks"
-    """The device as a whole stops working as intended (desync, stall, FIFO stopped)."""
-    NOT_AS_INTENDED = "not as intended"
-    """This command is dropped, ignored, drawn wrong or widened; the stream goes on."""
-
-
-class Phase(StrEnum):
-    RUN = "run"
-    """When the device runs a FIFO command, or when a device action happens."""
-    LEFT = "left"
-    """When a FIFO run stops before a pending command (QEMU's per-run cap)."""
+DRAIN_ROUNDS = 1000
+"""SYNC writes at the end of a stream to drain what is still pending (QEMU runs at most 1023
+commands per SYNC, so this covers a million pending commands)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ class Finding:
     severity: Severity
     reason: str
     source: str
-    """Where the fact comes from (quirk key, reference note, svga_reg.h line)."""
+    """Where the fact comes from (quirk key, docs/ section, svga_reg.h)."""
     rule: str
 
     def text(self) -> str:
@@ -87,409 +83,6 @@ class Finding:
                 "rule": self.rule}
 
 
-@dataclass
-class Context:
-    """What the device is doing when a rule is asked: the profile, the mode set by the
-    stream (None until a ``mode``), and QEMU's display surface of the last refresh."""
-
-    profile: Profile
-    mode: tuple[int, int] | None = None
-    surface: tuple[int, int] | None = None
-    run_count: int = 0
-    """Commands the current FIFO run has handled (for Phase.LEFT)."""
-
-    def __post_init__(self) -> None:
-        initial = self.value(Q.STALE_SURFACE)
-        if isinstance(initial, Surface):
-            self.surface = (initial.width, initial.height)
-
-    def value(self, key: Q) -> object:
-        """The parameter of a quirk of this profile (imitated or only documented), or None."""
-        row = self.profile.note(key)
-        return None if row is None else row.value
-
-    @property
-    def stale(self) -> bool:
-        """QEMU's display surface is not the mode yet (a mode change with no refresh since)."""
-        return (self.profile.quirk(Q.STALE_SURFACE) is not None and self.mode is not None
-                and self.mode != self.surface)
-
-    def target(self) -> tuple[int, int, str] | None:
-        """The rectangle fills, copies and updates are checked against, or None while the
-        stream has set no mode (then nothing is known)."""
-        if self.mode is None:
-            return None
-        if self.profile.quirk(Q.STALE_SURFACE) is not None and self.surface is not None:
-            w, h = self.surface
-            return w, h, f"QEMU's {w}x{h} display surface"
-        w, h = self.mode
-        return w, h, f"the {w}x{h} mode"
-
-
-Check = Callable[[Event, Context], str | None]
-"""A rule's predicate: None when the rule does not apply, else the specifics ("" if none)."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    key: str
-    severity: Severity
-    check: Check
-    reason: str
-    source: str
-    phase: Phase = Phase.RUN
-
-
-# -- predicates --------------------------------------------------------------------------------
-def _command(ev: Event, *ids: int) -> Command | None:
-    if isinstance(ev, Command) and (not ids or ev.cmd_id in ids):
-        return ev
-    return None
-
-
-def _rect(x: int, y: int, w: int, h: int) -> str:
-    return f"{x},{y} {w}x{h}"
-
-
-def _outside(ev: Event, ctx: Context, ids: tuple[int, ...]) -> str | None:
-    """Which rectangle of a fill, copy or update lies outside the current target."""
-    cmd = _command(ev, *ids)
-    target = ctx.target()
-    if cmd is None or target is None:
-        return None
-    tw, th, what = target
-    if cmd.cmd_id == Cmd.RECT_COPY:
-        rects = [("source", cmd.src_x, cmd.src_y), ("destination", cmd.dest_x, cmd.dest_y)]
-    else:
-        rects = [("rectangle", cmd.x, cmd.y)]
-    for role, x, y in rects:
-        w, h = cmd.width, cmd.height
-        if not (x + w <= tw and y + h <= th):
-            return f"{role} {_rect(x, y, w, h)} is outside {what}"
-    return None
-
-
-_DESYNC_INSTEAD = {
-    Cmd.FENCE: " (on QEMU drain with SYNC until STOP == NEXT_CMD instead)",
-    Cmd.UPDATE_VERBOSE: " (send UPDATE instead)",
-    Cmd.RECT_ROP_FILL: " (send RECT_FILL instead)",
-    Cmd.RECT_ROP_COPY: " (send RECT_COPY instead)",
-}
-
-
-def _miscounted(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev)
-    counted = ctx.value(Q.PARSER_DESYNC)
-    if cmd is None or not isinstance(counted, frozenset) or cmd.cmd_id in counted:
-        return None
-    return f"QEMU 7.2 counts the length of {cmd.name} (id {cmd.cmd_id}) wrong" \
-        + _DESYNC_INSTEAD.get(cmd.cmd_id, "")
-
-
-def _unknown(ev: Event, ctx: Context) -> str | None:
-    if not isinstance(ev, Unknown):
-        return None
-    if ev.cmd_id == 0:
-        return "a zero word (INVALID_CMD)" if ev.nwords == 1 else \
-            f"{ev.nwords} zero words (INVALID_CMD padding)"
-    text = f"command id {ev.cmd_id} is not in the command table"
-    if ev.nwords > 1:
-        text += f"; the {ev.nwords - 1} words after it, to the next item, are not checked"
-    return text
-
-
-def _ring_limit(ctx: Context) -> int:
-    """The largest command any FIFO layout of this device can hold: MIN at its smallest
-    (16), and one dword always left free so NEXT_CMD never catches up with STOP."""
-    return ctx.profile.fifo_size - FIFO_MIN_SIZE_LEGACY - 4
-
-
-def _too_big(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev)
-    if cmd is None or cmd.nwords * 4 <= _ring_limit(ctx):
-        return None
-    return (f"{cmd.nwords * 4}-byte command; the {ctx.profile.fifo_size // 1024} KiB FIFO holds at "
-            f"most {_ring_limit(ctx)} bytes of commands")
-
-
-def _truncated(ev: Event, ctx: Context) -> str | None:
-    if not isinstance(ev, Truncated):
-        return None
-    return f"the stream ends inside {ev.name}: it needs {ev.needed} words, {ev.available} are there"
-
-
-def _undecodable(ev: Event, ctx: Context) -> str | None:
-    if not isinstance(ev, Undecodable):
-        return None
-    return f"{ev.reason}; the {ev.nwords} words from here to the end are not checked"
-
-
-def _cursor_and_depth(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev, Cmd.DEFINE_CURSOR)
-    if cmd is None or cmd.and_mask_depth == 1:
-        return None
-    return f"and_mask_depth={cmd.and_mask_depth}"
-
-
-def _cursor_no_cap(ev: Event, ctx: Context) -> str | None:
-    caps = ctx.profile.capabilities
-    if _command(ev, Cmd.DEFINE_CURSOR) is None or caps & Cap.CURSOR:
-        return None
-    return f"CAPABILITIES 0x{int(caps):x} has no SVGA_CAP_CURSOR (0x20)"
-
-
-def _qemu_cursor_limits(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev, Cmd.DEFINE_CURSOR)
-    lim = ctx.value(Q.CURSOR_LIMITS)
-    if cmd is None or not isinstance(lim, CursorLimits):
-        return None
-    w, h, bpp = cmd.width, cmd.height, cmd.xor_mask_depth
-    # QEMU's own counts: the AND mask taken as 1 bpp, rows padded to 32 bits.
-    and_words, xor_words = (w + 31) // 32 * h, (w * bpp + 31) // 32 * h
-    if (w <= lim.max_width and h <= lim.max_height and bpp <= lim.max_bpp
-            and and_words <= lim.max_and_words and xor_words <= lim.max_xor_words):
-        return None
-    return (f"cursor {w}x{h} at {bpp} bpp ({and_words} AND words, {xor_words} XOR words) exceeds "
-            f"{lim.max_width}x{lim.max_height}, {lim.max_bpp} bpp, {lim.max_and_words} AND words, "
-            f"{lim.max_xor_words} XOR words")
-
-
-def _cursor_width(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev, Cmd.DEFINE_CURSOR)
-    if cmd is None or cmd.width % 32 == 0:
-        return None
-    return f"width {cmd.width} is not a multiple of 32"
-
-
-def _cursor_other_bpp(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev, Cmd.DEFINE_CURSOR)
-    lim = ctx.value(Q.CURSOR_LIMITS)
-    max_bpp = lim.max_bpp if isinstance(lim, CursorLimits) else 32
-    if cmd is None or cmd.xor_mask_depth in (1, 32) or cmd.xor_mask_depth > max_bpp:
-        return None
-    return f"xor_mask_depth={cmd.xor_mask_depth}"
-
-
-def _alpha_no_cap(ev: Event, ctx: Context) -> str | None:
-    caps = ctx.profile.capabilities
-    if _command(ev, Cmd.DEFINE_ALPHA_CURSOR) is None or caps & Cap.ALPHA_CURSOR:
-        return None
-    return f"CAPABILITIES 0x{int(caps):x} has no SVGA_CAP_ALPHA_CURSOR (0x200)"
-
-
-def _stale_surface(ev: Event, ctx: Context) -> str | None:
-    if _command(ev, Cmd.RECT_FILL, Cmd.RECT_COPY) is None or not ctx.stale:
-        return None
-    assert ctx.mode is not None and ctx.surface is not None
-    (mw, mh), (sw, sh) = ctx.mode, ctx.surface
-    return f"the mode is {mw}x{mh} but QEMU's display surface is still {sw}x{sh} (stride {sw * 4})"
-
-
-def _fill_copy_outside(ev: Event, ctx: Context) -> str | None:
-    return _outside(ev, ctx, (Cmd.RECT_FILL, Cmd.RECT_COPY))
-
-
-def _update_outside(ev: Event, ctx: Context) -> str | None:
-    return _outside(ev, ctx, (Cmd.UPDATE,))
-
-
-def _any_rect_outside(ev: Event, ctx: Context) -> str | None:
-    return _outside(ev, ctx, (Cmd.UPDATE, Cmd.RECT_FILL, Cmd.RECT_COPY, Cmd.FRONT_ROP_FILL))
-
-
-def _mode_bpp(ev: Event, ctx: Context) -> str | None:
-    if not isinstance(ev, Mode) or ev.bpp == 32:
-        return None
-    return f"BITS_PER_PIXEL={ev.bpp}"
-
-
-def _mode_over_max(ev: Event, ctx: Context) -> str | None:
-    p = ctx.profile
-    if not isinstance(ev, Mode) or (ev.width <= p.max_width and ev.height <= p.max_height):
-        return None
-    return f"{ev.width}x{ev.height} is larger than MAX_WIDTH x MAX_HEIGHT = {p.max_width}x{p.max_height}"
-
-
-def _mode_placeholder(ev: Event, ctx: Context) -> str | None:
-    surface = ctx.value(Q.STALE_SURFACE)
-    if (not isinstance(ev, Mode) or ctx.profile.note(Q.MODE_640X480_PLACEHOLDER) is None
-            or not isinstance(surface, Surface)):
-        return None
-    if (ev.width, ev.height, ev.bpp) != (surface.width, surface.height, 32):
-        return None
-    return f"mode {ev.width}x{ev.height}x32 has the size and stride of QEMU's placeholder surface"
-
-
-def _cursor_move_no_bypass(ev: Event, ctx: Context) -> str | None:
-    caps = ctx.profile.capabilities
-    if not isinstance(ev, CursorMove) or caps & (Cap.CURSOR_BYPASS | Cap.CURSOR_BYPASS_2):
-        return None
-    return f"CAPABILITIES 0x{int(caps):x} has no SVGA_CAP_CURSOR_BYPASS (0x40) or _2 (0x80)"
-
-
-def _cursor_move_latch(ev: Event, ctx: Context) -> str | None:
-    if not isinstance(ev, CursorMove) or ev.show is not None or ctx.profile.note(Q.CURSOR_ON_LATCH) is None:
-        return None
-    return "CURSOR_X/Y written without CURSOR_ON"
-
-
-def _run_cap(ev: Event, ctx: Context) -> str | None:
-    return f"this SYNC or refresh had already run {ctx.run_count} commands"
-
-
-def _not_offered(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev)
-    p = ctx.profile
-    if cmd is None or p.offers(cmd.cmd_id, p.extended_fifo):
-        return None
-    needs = AVAILABILITY.get(cmd.cmd_id)
-    return f"{cmd.name} needs {needs.text() if needs else '?'}, which profile {p.name} does not offer"
-
-
-def _vmware_cursor_size(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev, Cmd.DEFINE_CURSOR, Cmd.DEFINE_ALPHA_CURSOR)
-    m = ctx.profile.max_cursor
-    if cmd is None or (cmd.width <= m and cmd.height <= m):
-        return None
-    return f"cursor {cmd.width}x{cmd.height} is larger than {m}x{m}"
-
-
-def _vmware_cursor_depth(ev: Event, ctx: Context) -> str | None:
-    cmd = _command(ev, Cmd.DEFINE_CURSOR)
-    if cmd is None:
-        return None
-    bad = [f"{n}={cmd.args[n]}" for n in ("and_mask_depth", "xor_mask_depth") if cmd.args[n] not in (1, 32)]
-    return ", ".join(bad) if bad else None
-
-
-# -- the tables ---------------------------------------------------------------------------------
-B, N = Severity.BREAKS, Severity.NOT_AS_INTENDED
-_DESYNC = ("its FIFO parser then reads the following words as commands: STOP runs past NEXT_CMD "
-           "into stale FIFO memory, later SYNCs can replay stale commands and later commands are "
-           "lost (recovery: CONFIG_DONE=0, reset MIN/MAX/NEXT_CMD/STOP, CONFIG_DONE=1)")
-_STALL = Rule("larger-than-fifo", B, _too_big,
-              "it can never be complete in the FIFO ring, so the device waits for it forever: the "
-              "FIFO stalls for good",
-              "docs/qemu-7.2.md 'Incomplete commands'; REF SVGA_FIFOReserve l.584-611 (one dword "
-              "stays free)")
-_TRUNCATED = Rule("truncated", B, _truncated,
-                  "the device waits for the rest (QEMU rewinds STOP and retries it on every run), and "
-                  "whatever is written next is read as its remainder",
-                  "docs/qemu-7.2.md 'Incomplete commands'; quirk incomplete-command-rewind")
-_UNDECODABLE = Rule("undecodable", B, _undecodable,
-                    "no reading of svga_reg.h gives the command a length, so the device cannot find "
-                    "the next command",
-                    "svga.commands table (svga_reg.h layouts; SVGA_CMD_MAX_DATASIZE l.1029)")
-
-QEMU_RULES: tuple[Rule, ...] = (
-    Rule("parser-desync", B, _miscounted, _DESYNC,
-         "quirk parser-desync; docs/qemu-7.2.md 'Length-accounting overrun'; docs/qemu-7.2.md quirks 6-7"),
-    Rule("unknown-id", B, _unknown,
-         "QEMU does not count it as a command word, so " + _DESYNC + "; never pad the FIFO with "
-         "zero words",
-         "quirk parser-desync; docs/qemu-7.2.md command table rows 0 and 'other'"),
-    Rule("cursor-and-mask-depth", B, _cursor_and_depth,
-         "QEMU reads the AND mask as 1 bpp whatever the depth says, so it counts the command too "
-         "short and " + _DESYNC + "; send and_mask_depth=1",
-         "quirk cursor-and-mask-depth; docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
-    _STALL,
-    _TRUNCATED,
-    _UNDECODABLE,
-    Rule("bpp-clears-config-done", B, _mode_bpp,
-         "QEMU keeps 32 bpp but clears CONFIG_DONE: the FIFO stops until CONFIG_DONE=1 is written "
-         "again; write 32 (or nothing)",
-         "quirk bpp-clears-config-done; docs/qemu-7.2.md 'BITS_PER_PIXEL'"),
-    Rule("mode-over-max", N, _mode_over_max,
-         "QEMU ignores a WIDTH or HEIGHT above the maximum and keeps the old value (a guest error "
-         "in its log)",
-         "quirk mode-over-max-ignored; docs/qemu-7.2.md 'WIDTH/HEIGHT'"),
-    Rule("mode-640x480", N, _mode_placeholder,
-         "QEMU keeps showing its 'Guest has not initialized the display (yet)' placeholder; use "
-         "another mode",
-         "quirk mode-640x480-placeholder; docs/qemu-7.2.md quirk 1"),
-    Rule("cursor-without-cap", N, _cursor_no_cap,
-         "QEMU decodes it (the stream stays in step) but with no cursor-capable UI nothing is "
-         "shown; draw the cursor into the framebuffer, or check with --profile qemu-cursor for QEMU "
-         "with a VNC display",
-         "quirks define-cursor-without-cap, cursor-cap-depends-on-ui; docs/qemu-7.2.md 'CAPABILITIES'"),
-    Rule("cursor-limits", N, _qemu_cursor_limits,
-         "QEMU rejects the cursor and skips its data; the old cursor stays",
-         "quirk cursor-limits; docs/qemu-7.2.md 'DEFINE_CURSOR rules'; CVE-2016-7170"),
-    Rule("cursor-width", N, _cursor_width,
-         "QEMU steps mask rows by ceil(width/8) bytes where svga_reg.h pads them to 32 bits: the "
-         "cursor renders garbled",
-         "quirk cursor-decode; docs/qemu-7.2.md 'DEFINE_CURSOR rules'; REG l.1114-1115"),
-    Rule("cursor-bpp", N, _cursor_other_bpp,
-         "QEMU shows its built-in arrow instead of this image; use xor_mask_depth 1 or 32",
-         "quirk cursor-other-bpp; docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
-    Rule("alpha-cursor-ignored", N, _alpha_no_cap,
-         "QEMU skips it (its length is counted right) and no cursor is defined; send DEFINE_CURSOR "
-         "with xor_mask_depth=32 instead",
-         "quirk alpha-cursor-skipped; docs/qemu-7.2.md quirk 6; docs/qemu-7.2.md command table id 22"),
-    Rule("stale-surface", N, _stale_surface,
-         "QEMU checks and addresses fills and copies with the display surface of the last refresh: "
-         "the pixels land with the old stride (striped garbage) and rectangles outside the old "
-         "surface are dropped; headless only a screendump refreshes. Add a refresh after the mode "
-         "change, or draw with the CPU and UPDATE",
-         "quirk stale-surface; docs/qemu-7.2.md 'Stale-stride quirk'; docs/qemu-7.2.md quirk 2"),
-    Rule("rect-outside", N, _fill_copy_outside,
-         "QEMU drops the command (logging 'Unknown command'); the next command still runs",
-         "quirk rect-outside-surface-dropped; docs/qemu-7.2.md quirk 6; VV vmsvga_verify_rect"),
-    Rule("update-bad-rect", N, _update_outside,
-         "QEMU updates the whole screen instead (minor: slower, not wrong)",
-         "quirk update-bad-rect-full-screen; docs/qemu-7.2.md command table id 1"),
-    Rule("cursor-move-without-cap", N, _cursor_move_no_bypass,
-         "the cursor registers are stored but no host cursor is shown (QEMU without a "
-         "cursor-capable UI)",
-         "quirk cursor-cap-depends-on-ui; docs/qemu-7.2.md 'CAPABILITIES'"),
-    Rule("cursor-move-latch", N, _cursor_move_latch,
-         "QEMU moves the cursor only when CURSOR_ON is written with 0 or 1; add show or hide",
-         "quirk cursor-on-latch; docs/qemu-7.2.md 'Cursor registers'"),
-    Rule("run-cap", N, _run_cap,
-         "QEMU runs at most 1023 commands per SYNC or refresh: this and later commands wait for the "
-         "next one; drain by repeating SYNC until STOP == NEXT_CMD",
-         "quirk sync-cap; docs/qemu-7.2.md 'Per-run cap'; docs/qemu-7.2.md quirk 3", Phase.LEFT),
-)
-"""QEMU 7.2 ``-vga vmware`` (profiles ``qemu`` and ``qemu-cursor``)."""
-
-VMWARE_RULES: tuple[Rule, ...] = (
-    Rule("not-offered", B, _not_offered,
-         "svga_reg.h makes the command available only with that capability; a device without it "
-         "does not implement it and cannot be relied on to skip it",
-         "svga_reg.h 'Availability' lines (svga.model.profiles.AVAILABILITY)"),
-    Rule("unknown-id", B, _unknown,
-         "no command of svga_reg.h (0 is SVGA_CMD_INVALID_CMD): the device cannot know its length "
-         "or find the next command",
-         "svga_reg.h SVGAFifoCmdId l.1007-1027"),
-    _STALL,
-    _TRUNCATED,
-    _UNDECODABLE,
-    Rule("rect-outside", N, _any_rect_outside,
-         "only the part inside the mode is on the screen (UPDATE copies what intersects a screen); "
-         "the software model rejects it as a driver bug",
-         "svga_reg.h SVGA_CMD_UPDATE l.1034-1045; svga.model.executor"),
-    Rule("cursor-size", N, _vmware_cursor_size,
-         "the device's cursor is at most that size; the cursor is not defined",
-         "svga.model.profiles max_cursor (what vmwgfx and QEMU use)"),
-    Rule("cursor-depth", N, _vmware_cursor_depth,
-         "svga_reg.h allows only 1 or BITS_PER_PIXEL (32) for both mask depths",
-         "REG l.1111-1112"),
-    Rule("mode-over-max", N, _mode_over_max,
-         "the device takes modes up to MAX_WIDTH x MAX_HEIGHT only; the mode is not set",
-         "svga_reg.h SVGA_REG_MAX_WIDTH/HEIGHT l.120-121"),
-    Rule("mode-bpp", N, _mode_bpp,
-         "the profile has no SVGA_CAP_8BIT_EMULATION and this suite drives 32 bpp only",
-         "svga_reg.h SVGA_CAP_8BIT_EMULATION l.422; docs/qemu-7.2.md 'Do and don't'"),
-)
-"""A VMware SVGA II device (profile ``vmware``): capabilities and svga_reg.h's rules."""
-
-
-def rules_for(profile: Profile) -> tuple[Rule, ...]:
-    """QEMU's table for a profile that carries QEMU's quirks, else VMware's."""
-    return QEMU_RULES if profile.quirks else VMWARE_RULES
-
-
-# -- playing a stream ---------------------------------------------------------------------------
 def describe(event: Event) -> str:
     """A short name for an event in a finding (tails by size, not their bytes)."""
     if isinstance(event, Command):
@@ -503,85 +96,127 @@ def describe(event: Event) -> str:
     return format_event(event)
 
 
+def _signed(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _unknown_detail(ev: Unknown) -> str:
+    if ev.cmd_id == 0:
+        if ev.nwords == 1:
+            return "a zero word (INVALID_CMD)"
+        return f"{ev.nwords} zero words (INVALID_CMD padding)"
+    text = f"command id {ev.cmd_id} is not in the command table"
+    if ev.nwords > 1:
+        text += f"; the {ev.nwords - 1} words after it, to the next item, are not checked"
+    return text
+
+
 @dataclass
 class _Player:
-    """Plays a normalized stream against one profile, collecting findings."""
+    """Plays a normalized stream on a non-raising model of one profile, through the driver's
+    FIFO writer, and turns what the model reports into findings."""
 
-    ctx: Context
-    rules: tuple[Rule, ...]
-    findings: list[Finding] = field(default_factory=list)
-    pending: deque[StreamItem] = field(default_factory=deque)
+    profile: Profile
+    findings: dict[tuple[Position, str], Finding] = field(default_factory=dict)
+    where: dict[int, StreamItem] = field(default_factory=dict)
+    """The item whose command starts at each FIFO offset now in the ring."""
+    current: StreamItem | None = None
+    """The item being fed (what offset-less reports, register writes, are about)."""
+    quiet_cap: bool = False
+    """Inside a SYNC the driver makes on its own (the ring is full, the stream ends), QEMU's
+    run cap only means the driver writes SYNC again: not a finding."""
 
-    @property
-    def profile(self) -> Profile:
-        return self.ctx.profile
+    def __post_init__(self) -> None:
+        self.model = ModelTransport(self.profile, observer=self.observe)
+        self.dev = Device(self.model)
+        self.dev.enable()  # the FIFO laid out as the driver lays it out, ENABLE, CONFIG_DONE
 
-    def apply(self, item: StreamItem, phase: Phase) -> None:
-        for rule in self.rules:
-            if rule.phase is not phase:
-                continue
-            detail = rule.check(item.event, self.ctx)
-            if detail is None:
-                continue
-            reason = f"{detail}: {rule.reason}" if detail else rule.reason
-            self.findings.append(Finding(item.position, describe(item.event), rule.severity, reason,
-                                         rule.source, rule.key))
+    # -- findings --------------------------------------------------------------------------
+    def add(self, item: StreamItem, key: E, detail: str) -> None:
+        effect = self.profile.effect(key)
+        rule = key if key in self.profile.effects else E.MODEL_REJECTS
+        found = Finding(item.position, describe(item.event), effect.impact,
+                        f"{detail}: {effect.advice}" if detail else effect.advice, effect.source, rule)
+        self.findings.setdefault((item.position, rule), found)
 
+    def observe(self, obs: Observation) -> None:
+        if obs.key is E.RUN_CAP and self.quiet_cap:
+            return
+        item = self.where.get(obs.offset) if obs.offset is not None else None
+        item = item or self.current
+        if item is None:
+            item = StreamItem(Position("<stream>"), Sync())
+        self.add(item, obs.key, obs.detail)
+
+    # -- playing -----------------------------------------------------------------------------
     def feed(self, item: StreamItem) -> None:
         ev = item.event
-        if isinstance(ev, FIFO_EVENTS):
-            # QEMU runs the FIFO only on a SYNC write or a display refresh; VMware as it goes.
-            if self.profile.quirk(Q.REFRESH_RUNS_FIFO) is not None:
-                self.pending.append(item)
-            else:
-                self.apply(item, Phase.RUN)
-        elif isinstance(ev, Sync):
-            self.run()
-        elif isinstance(ev, Refresh):
-            if self.profile.quirk(Q.STALE_SURFACE) is not None:
-                self.ctx.surface = self.ctx.mode if self.ctx.mode is not None else self.ctx.surface
-            if self.profile.quirk(Q.REFRESH_RUNS_FIFO) is not None:
-                self.run()
+        self.current = item
+        regs = self.dev.regs
+        if isinstance(ev, Command):
+            self.write(item, ev)
+        elif isinstance(ev, Unknown):
+            self.add(item, E.UNKNOWN_ID, _unknown_detail(ev))
+        elif isinstance(ev, Truncated):
+            self.add(item, E.TRUNCATED, f"the stream ends inside {ev.name}: it needs {ev.needed} words, "
+                                        f"{ev.available} are there")
+        elif isinstance(ev, Undecodable):
+            self.add(item, E.UNDECODABLE, f"{ev.reason}; the {ev.nwords} words from here to the end are "
+                                          "not checked")
         elif isinstance(ev, Mode):
-            self.apply(item, Phase.RUN)
-            self.set_mode(ev)
-        else:
-            self.apply(item, Phase.RUN)
+            regs.write(Reg.WIDTH, ev.width)
+            regs.write(Reg.HEIGHT, ev.height)
+            regs.write(Reg.BITS_PER_PIXEL, ev.bpp)
+        elif isinstance(ev, Sync):
+            regs.write(Reg.SYNC, 1)
+        elif isinstance(ev, Refresh):
+            self.model.refresh()
+        elif isinstance(ev, CursorMove):
+            regs.write(Reg.CURSOR_X, ev.x)
+            regs.write(Reg.CURSOR_Y, ev.y)
+            if ev.show is not None:
+                regs.write(Reg.CURSOR_ON, int(ev.show))
+            shown = self.model.state.cursor_pos
+            if (shown.x, shown.y) != (_signed(ev.x), _signed(ev.y)):
+                self.add(item, E.CURSOR_MOVE_LATCH,
+                         f"CURSOR_X/Y written without CURSOR_ON: the device still shows the cursor at "
+                         f"{shown.x},{shown.y}")
 
-    def set_mode(self, ev: Mode) -> None:
-        # A WIDTH or HEIGHT above the maximum is not taken; the old value stays.
-        p = self.profile
-        old_w, old_h = self.ctx.mode if self.ctx.mode is not None else (None, None)
-        width = ev.width if ev.width <= p.max_width else old_w
-        height = ev.height if ev.height <= p.max_height else old_h
-        self.ctx.mode = None if width is None or height is None else (width, height)
-
-    def run(self, cap: bool = True) -> None:
-        """One FIFO run: at most the profile's per-run cap of commands (QEMU's 1023)."""
-        row = self.profile.quirk(Q.SYNC_CAP) if cap else None
-        limit = int(row.value) if row is not None else None  # type: ignore[call-overload]
-        self.ctx.run_count = 0
-        while self.pending and (limit is None or self.ctx.run_count < limit):
-            item = self.pending.popleft()
-            self.apply(item, Phase.RUN)
-            self.ctx.run_count += item.event.nwords if isinstance(item.event, Unknown) else 1
-        if self.pending and limit is not None:
-            self.apply(self.pending[0], Phase.LEFT)
+    def write(self, item: StreamItem, cmd: Command) -> None:
+        limit = largest_command(self.model.fifo.size)
+        if cmd.nwords * 4 > limit:
+            self.add(item, E.LARGER_THAN_FIFO, f"{cmd.nwords * 4}-byte command; the "
+                                               f"{self.model.fifo.size // 1024} KiB FIFO holds at most "
+                                               f"{limit} bytes of commands")
+            return
+        self.where[self.dev.fifo.next_offset] = item
+        self.quiet_cap = True
+        try:
+            self.dev.fifo.write_command(cmd.encode())
+        finally:
+            self.quiet_cap = False
+        self.model.catch_up()
 
     def finish(self) -> None:
-        # What is still pending is checked as if the driver drained the FIFO now.
-        self.run(cap=False)
+        """What is still pending is run as a driver drains the FIFO: SYNC until it is empty."""
+        self.current = None
+        self.quiet_cap = True
+        engine = self.model.engine
+        for _ in range(DRAIN_ROUNDS):
+            if engine.drained() or not self.model.state.fifo_running:
+                break
+            self.dev.regs.write(Reg.SYNC, 1)
 
 
 def check_stream(items: Iterable[StreamItem], profile: Profile | str = "qemu") -> list[Finding]:
     """Every finding for a stream of (position, event) items on a profile (a
-    :class:`~svga.model.profiles.Profile` or its name), in stream order."""
-    prof = get_profile(profile) if isinstance(profile, str) else profile
-    player = _Player(Context(prof), rules_for(prof))
+    :class:`~svga.facts.profiles.Profile` or its name), in stream order."""
+    player = _Player(get_profile(profile))
     for item in normalize(items):
         player.feed(item)
     player.finish()
-    return sorted(player.findings, key=lambda f: f.position.sort_key())
+    return sorted(player.findings.values(), key=lambda f: f.position.sort_key())
 
 
 def breaks(findings: Iterable[Finding]) -> bool:

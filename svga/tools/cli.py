@@ -127,7 +127,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_screenshot(args: argparse.Namespace) -> int:
     with _open(args) as dev:
         dev.adopt_mode()
-        _save(dev.screenshot(source=args.source, cursor=not args.no_cursor), args.out)
+        _save(dev.screenshot(source=args.source, cursor=not args.no_cursor or args.cursor,
+                             composite=args.cursor), args.out)
     print(args.out)
     return 0
 
@@ -185,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--source", choices=("display", "vram"), default="display",
                    help="what the display shows, or the framebuffer memory")
     s.add_argument("--no-cursor", action="store_true", help="leave the hardware cursor out")
+    s.add_argument("--cursor", action="store_true",
+                   help="draw the hardware cursor in, as the device shows it: QEMU's screendump and "
+                        "VRAM never include it, so the cursor this process defined is composited "
+                        "(the model draws its own)")
     s.set_defaults(func=cmd_screenshot)
 
     for extension in _extensions():
@@ -195,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands that live in their own tool modules (the lab, the lint)."""
     found = []
-    for module, attr in (("svga.lab.cli", "add_parser"), ("svga.tools.check", "add_parser")):
+    for module, attr in (("svga.lab.cli", "add_parser"), ("svga.tools.check", "add_parser"),
+                         ("svga.tools.compare", "add_parser"), ("svga.tools.needle", "add_parser")):
         try:
             mod = __import__(module, fromlist=[attr])
         except ImportError:

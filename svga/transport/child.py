@@ -1,10 +1,10 @@
 """Transport layer: start a child process (QEMU) that never outlives this one.
 
-Used by the qtest transport and the guest lab. The kernel delivers PR_SET_PDEATHSIG when
-the *thread* that forked the child exits, not the process; a QEMU started from a
-short-lived worker thread would be killed with that thread. So every child is forked
-from one long-lived daemon thread of this module, and is SIGKILLed when this process
-dies, whichever thread asked for it.
+Used by svga.transport.qemu_process, which starts every QEMU (for the qtest transport and
+the guest lab). The kernel delivers PR_SET_PDEATHSIG when the *thread* that forked the
+child exits, not the process; a QEMU started from a short-lived worker thread would be
+killed with that thread. So every child is forked from one long-lived daemon thread of
+this module, and is SIGKILLed when this process dies, whichever thread asked for it.
 """
 
 from __future__ import annotations

@@ -20,33 +20,22 @@ without root; not the guest side (sysfs, mmap, the kernel), which only the guest
 
 from __future__ import annotations
 
-import atexit
 import base64
 import bisect
 import collections
-import os
 import selectors
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
-import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import IO
 
 import numpy as np
 
 from svga.errors import DeviceError, DeviceNotFound, SVGAError, UnsupportedDevice
 from svga.registers import PCI_DEVICE_SVGA2, PCI_VENDOR_VMWARE
 from svga.transport.base import Memory, Transport
-from svga.transport.child import spawn
+from svga.transport.qemu_process import DISPLAYS, QemuProcess, base_command, find_qemu, qmp_option
 from svga.transport.qmp import QMPConnection
-
-QEMU_BINARY = "qemu-system-x86_64"
-INSTALL_HINT = "apt-get install qemu-system-x86"
 
 # PCI configuration mechanism #1 (the i440fx host bridge of the `pc` machine).
 PCI_CONFIG_ADDRESS = 0xCF8
@@ -75,7 +64,6 @@ MEM_CHUNK = 64 * 1024
 # Bounds on what is queued before the channel is pumped (requests, bytes).
 MAX_QUEUED_REQUESTS = 256
 MAX_QUEUED_BYTES = 1 << 20
-DISPLAYS = ("none", "vnc")
 STDERR_TAIL_LINES = 3
 
 
@@ -90,8 +78,9 @@ class QtestTransport(Transport):
 
     QEMU never outlives this object: it is killed by :meth:`close`, at garbage collection,
     at interpreter exit, and (through a parent-death signal) if this process is killed.
-    QEMU is started through svga.transport.child, so it dies with this process whichever
-    thread created the transport.
+    It is started, watched and reaped by svga.transport.qemu_process (through
+    svga.transport.child, so it dies with this process whichever thread created the
+    transport); its sockets live in that module's work folder (``svga-qtest-*``).
     """
 
     kind = "qemu"
@@ -104,20 +93,20 @@ class QtestTransport(Transport):
         self.timeout = timeout
         self.vram_mb = vram_mb
         self.description = f"QEMU -vga vmware through qtest (display {display})"
-        binary = _find_qemu(qemu)
+        binary = find_qemu(qemu)
         self._state = _State()
         self._closer = weakref.finalize(self, _release, self._state)
         st = self._state
-        st.tmpdir = tempfile.mkdtemp(prefix="svga-qtest-")
-        qtest_path = os.path.join(st.tmpdir, "qtest.sock")
-        qmp_path = os.path.join(st.tmpdir, "qmp.sock")
-        argv = [binary, "-machine", "pc", "-accel", "tcg", "-S", "-nodefaults", "-vga", "vmware",
-                "-display", "none", "-global", f"vmware-svga.vgamem_mb={int(vram_mb)}",
-                "-qtest", f"unix:{qtest_path}", "-qtest-log", "none",
-                "-qmp", f"unix:{qmp_path},server=on,wait=off"]
-        if display == "vnc":
-            argv += ["-vnc", f"unix:{os.path.join(st.tmpdir, 'vnc.sock')}"]
-        argv += list(extra_args)
+        st.proc = QemuProcess("svga-qtest-")
+        workdir = st.proc.workdir
+        qtest_path = str(workdir / "qtest.sock")
+        qmp_path = str(workdir / "qmp.sock")
+        # -S: the CPU stays stopped (no firmware, no guest); -accel qtest is refused by 7.2,
+        # so the qtest channel rides on TCG (docs/lab.md 'The qtest protocol').
+        argv = [*base_command(binary, display, workdir / "vnc.sock"), "-S", "-nodefaults",
+                "-global", f"vmware-svga.vgamem_mb={int(vram_mb)}",
+                "-qtest", f"unix:{qtest_path}", "-qtest-log", "none", *qmp_option(qmp_path),
+                *extra_args]
         self.argv = argv
         t0 = time.monotonic()
         try:
@@ -125,7 +114,7 @@ class QtestTransport(Transport):
             listener.bind(qtest_path)
             listener.listen(1)
             try:
-                st.proc = _QemuProcess(argv)
+                st.proc.start(argv)
                 conn = self._accept(listener)
             finally:
                 listener.close()
@@ -294,11 +283,6 @@ class QtestTransport(Transport):
         """32-bit read of the device's PCI configuration space (``reg`` is rounded down to 4)."""
         self._flush_writes()
         return self._cfg_read(self.pci_slot, reg)
-
-    def config_write(self, reg: int, value: int, size: int = 4) -> None:
-        """Write 1, 2 or 4 bytes of the device's PCI configuration space."""
-        self._flush_writes()
-        self._cfg_write(self.pci_slot, reg, value, size)
 
     @property
     def qmp(self) -> QMPConnection:
@@ -473,7 +457,6 @@ class _QtestChannel:
         self._broken: DeviceError | None = None
         self._refused: DeviceError | None = None
         self._mask = selectors.EVENT_READ
-        self.requests = 0  # sent so far, for statistics
 
     def post(self, line: str | bytes) -> None:
         self._queue(line, False)
@@ -506,7 +489,6 @@ class _QtestChannel:
         self._out += data
         self._out += b"\n"
         self._expect.append((want, data[:40]))
-        self.requests += 1
         if len(self._expect) > MAX_QUEUED_REQUESTS or len(self._out) > MAX_QUEUED_BYTES:
             self._pump(wait_all=False)
 
@@ -591,67 +573,12 @@ class _QtestChannel:
         # anything else (IRQ raise/lower notices) is not a reply
 
 
-class _QemuProcess:
-    """QEMU as a child process: output drained by threads into a ring of lines, killed
-    with us (parent-death signal) and at interpreter exit."""
-
-    def __init__(self, argv: Sequence[str]) -> None:
-        self._lines: collections.deque[str] = collections.deque(maxlen=400)
-        try:
-            self._p = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, close_fds=True)
-        except OSError as exc:
-            raise DeviceNotFound(f"cannot run {argv[0]}: {exc.strerror or exc} ({INSTALL_HINT})") from None
-        self.pid = self._p.pid
-        _LIVE.add(self._p)
-        self._threads = [
-            threading.Thread(target=self._drain, args=(pipe,), daemon=True, name=f"qemu-{name}")
-            for name, pipe in (("stdout", self._p.stdout), ("stderr", self._p.stderr))
-        ]
-        for t in self._threads:
-            t.start()
-
-    def _drain(self, pipe: IO[bytes]) -> None:
-        # A chatty device (QEMU 7.2 prints every unknown FIFO command) must never block
-        # on a full pipe, so both pipes are read all the time.
-        try:
-            for raw in iter(pipe.readline, b""):
-                self._lines.append(raw.decode(errors="replace").rstrip())
-        except (OSError, ValueError):
-            pass
-
-    def returncode(self) -> int | None:
-        return self._p.poll()
-
-    def wait(self, timeout: float) -> None:
-        try:
-            self._p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def wait_drained(self, timeout: float) -> None:
-        for t in self._threads:
-            t.join(timeout)
-
-    def tail(self, n: int) -> list[str]:
-        lines = [s for s in list(self._lines) if s.strip()]
-        return lines[-n:]
-
-    def kill(self) -> None:
-        _kill(self._p)
-        self.wait_drained(1.0)
-        for pipe in (self._p.stdout, self._p.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
 class _State:
     """Everything close() releases; held by the finalizer, never the transport itself."""
 
     def __init__(self) -> None:
         self.closed = False
-        self.tmpdir: str | None = None
-        self.proc: _QemuProcess | None = None
+        self.proc: QemuProcess | None = None
         self.channel: _QtestChannel | None = None
         self.qmp: QMPConnection | None = None
 
@@ -663,14 +590,12 @@ class _State:
         assert self.proc is not None
         self.proc.wait_drained(1.0)
         tail = " | ".join(self.proc.tail(STDERR_TAIL_LINES)) or "none"
-        return f"QEMU exited ({_exit_status(self.proc.returncode())}) {when}; its last output: {tail}"
+        return f"QEMU exited ({self.proc.exit_status()}) {when}; its last output: {tail}"
 
     def dead(self, reason: str) -> DeviceError:
         """The channel failed: say whether QEMU exited (and what it said) or just hung."""
-        if self.proc is not None:
-            self.proc.wait(0.5)
-            if self.proc.returncode() is not None:
-                return DeviceError(self.exit_message(f"while in use ({reason})"))
+        if self.proc is not None and self.proc.wait(0.5) is not None:
+            return DeviceError(self.exit_message(f"while in use ({reason})"))
         return DeviceError(f"QEMU stopped answering the qtest channel: {reason}")
 
 
@@ -681,53 +606,4 @@ def _release(st: _State) -> None:
     if st.channel is not None:
         st.channel.close()
     if st.proc is not None:
-        st.proc.kill()
-    if st.tmpdir is not None:
-        shutil.rmtree(st.tmpdir, ignore_errors=True)
-
-
-# Processes still running, killed at interpreter exit if nothing else did.
-_LIVE: set[subprocess.Popen] = set()
-
-
-def _kill(p: subprocess.Popen) -> None:
-    if p.poll() is None:
-        p.kill()
-        try:
-            p.wait(5.0)
-        except subprocess.TimeoutExpired:
-            pass
-    _LIVE.discard(p)
-
-
-@atexit.register
-def _kill_all() -> None:
-    for p in list(_LIVE):
-        _kill(p)
-
-
-def _exit_status(rc: int | None) -> str:
-    if rc is None:
-        return "still running"
-    if rc < 0:
-        try:
-            return f"killed by {signal.Signals(-rc).name}"
-        except ValueError:
-            return f"killed by signal {-rc}"
-    return f"exit code {rc}"
-
-
-def _find_qemu(qemu: str | None) -> str:
-    if qemu is None:
-        found = shutil.which(QEMU_BINARY)
-        if found is None:
-            raise DeviceNotFound(f"{QEMU_BINARY} is not installed ({INSTALL_HINT})")
-        return found
-    if os.sep not in qemu:
-        found = shutil.which(qemu)
-        if found is None:
-            raise DeviceNotFound(f"{qemu} is not on PATH ({INSTALL_HINT})")
-        return found
-    if not os.path.isfile(qemu) or not os.access(qemu, os.X_OK):
-        raise DeviceNotFound(f"QEMU binary {qemu} does not exist or is not executable ({INSTALL_HINT})")
-    return qemu
+        st.proc.close()  # kills QEMU at once (grace 0) and removes its sockets' folder

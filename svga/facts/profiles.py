@@ -1,10 +1,11 @@
-"""Model layer: capability profiles, as data.
+"""Device facts: capability profiles, as data.
 
 A profile is everything that differs between the devices the model can be: the fixed
 register values, SVGA_REG_CAPABILITIES, the FIFO capabilities it publishes in FIFO
-memory, sizes and limits, and (for ``qemu``) the table of QEMU's quirks
-(:mod:`svga.model.quirks`). The register file and the FIFO engine read the profile; no
-other module asks which profile it is.
+memory, sizes and limits, whether it runs the FIFO as it is written, and (for ``qemu``)
+the table of QEMU's quirks (:mod:`svga.facts.qemu`), or else the developer kit's strict
+rules (:mod:`svga.facts.kit`), with the effects the lint names. The model's register file
+and FIFO engine read the profile; no module asks which profile it is.
 
 - ``qemu``: QEMU 7.2 ``-vga vmware -display none`` (docs/qemu-7.2.md). ``qemu-cursor``
   (or ``cursor=True``) is the same device as with a VNC display, whose UI can define a
@@ -12,8 +13,8 @@ other module asks which profile it is.
 - ``vmware``: a VMware SVGA II device with the extended FIFO, fences, FIFO reservations,
   cursor bypass 3, escapes and Screen Objects (svga_reg.h).
 
-Which command needs which capability (the "Availability" lines of svga_reg.h) is the
-:data:`AVAILABILITY` table: a profile offers a command when its capabilities satisfy it.
+Which command needs which capability (the "Availability" lines of svga_reg.h) is in the
+command table (:func:`svga.commands.offered`).
 """
 
 from __future__ import annotations
@@ -22,59 +23,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from svga.commands import Cmd
+from svga.commands import BY_ID
 from svga.errors import ModelError
-from svga.model import quirks
-from svga.model.quirks import Q, Quirk
+from svga.facts import kit
+from svga.facts import qemu as quirks
+from svga.facts.effects import E, Effect
+from svga.facts.qemu import Q, Quirk
 from svga.registers import FIFO_EXTENDED_MANDATORY_REGS, FIFO_NUM_REGS, Cap, FifoCap, FifoFlag
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What a command needs: every bit of ``caps`` in SVGA_REG_CAPABILITIES, and any bit of
-    ``fifo_any`` in the FIFO capabilities (which exist only with the extended FIFO)."""
-
-    caps: Cap = Cap(0)
-    fifo_any: FifoCap = FifoCap(0)
-
-    def text(self) -> str:
-        parts = [f"SVGA_CAP_{n}" for n in _names(self.caps, Cap)]
-        if self.fifo_any:
-            parts.append(" or ".join(f"SVGA_FIFO_CAP_{n}" for n in _names(self.fifo_any, FifoCap))
-                         + " (extended FIFO)")
-        return " and ".join(parts) or "nothing"
-
-
-def _names(flags: int, enum: type[Cap] | type[FifoCap]) -> list[str]:
-    return [m.name or hex(m.value) for m in enum if m.value and flags & m.value]
-
-
-_SCREEN = Needs(fifo_any=FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2)
-
-AVAILABILITY: Mapping[int, Needs] = {
-    Cmd.UPDATE: Needs(),
-    Cmd.RECT_FILL: Needs(Cap.RECT_FILL),
-    Cmd.RECT_COPY: Needs(Cap.RECT_COPY),
-    Cmd.RECT_ROP_FILL: Needs(Cap.RECT_FILL | Cap.RASTER_OP),
-    Cmd.RECT_ROP_COPY: Needs(Cap.RECT_COPY | Cap.RASTER_OP),
-    Cmd.DEFINE_CURSOR: Needs(Cap.CURSOR),
-    Cmd.DEFINE_ALPHA_CURSOR: Needs(Cap.ALPHA_CURSOR),
-    Cmd.UPDATE_VERBOSE: Needs(Cap.EXTENDED_FIFO),
-    Cmd.FRONT_ROP_FILL: Needs(fifo_any=FifoCap.ACCELFRONT),
-    Cmd.FENCE: Needs(fifo_any=FifoCap.FENCE),
-    Cmd.ESCAPE: Needs(fifo_any=FifoCap.ESCAPE),
-    Cmd.DEFINE_SCREEN: _SCREEN,
-    Cmd.DESTROY_SCREEN: _SCREEN,
-    Cmd.DEFINE_GMRFB: _SCREEN,
-    Cmd.BLIT_GMRFB_TO_SCREEN: _SCREEN,
-    Cmd.BLIT_SCREEN_TO_GMRFB: _SCREEN,
-    Cmd.ANNOTATION_FILL: _SCREEN,
-    Cmd.ANNOTATION_COPY: _SCREEN,
-    Cmd.DEFINE_GMR2: Needs(Cap.GMR2),
-    Cmd.REMAP_GMR2: Needs(Cap.GMR2),
-}
-"""svga_reg.h "Availability" of each command in the command table (RECT_FILL and the ROP
-commands from the older header QEMU implements)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +57,12 @@ class Profile:
     """Largest cursor width/height (svga_reg.h gives no number; 256 is what vmwgfx and
     QEMU use)."""
     quirks: Mapping[Q, Quirk] = field(default_factory=lambda: quirks.NONE, hash=False, compare=False)
+    effects: Mapping[E, Effect] = field(default_factory=lambda: kit.KIT_EFFECTS, hash=False, compare=False)
+    """What the device does with each thing the model reports (the lint's findings)."""
+    runs_as_written: bool = True
+    """The host processes the FIFO soon after the guest writes it (VMware, asynchronously);
+    QEMU runs it only on a SYNC write or a display refresh (docs/qemu-7.2.md 'What triggers
+    a run')."""
 
     @property
     def extended_fifo(self) -> bool:
@@ -122,14 +83,21 @@ class Profile:
         return self.extended_fifo and fifo_min >= FIFO_EXTENDED_MANDATORY_REGS * 4
 
     def offers(self, cmd_id: int, extended_active: bool) -> bool:
-        needs = AVAILABILITY.get(cmd_id)
-        if needs is None:
-            return False
-        if needs.caps & ~self.capabilities:
-            return False
-        if needs.fifo_any:
-            return extended_active and bool(self.fifo_capabilities & needs.fifo_any)
-        return True
+        spec = BY_ID.get(int(cmd_id))
+        return spec is not None and spec.needs.met(self.capabilities, self.fifo_capabilities,
+                                                   extended_active)
+
+    def not_offered(self, cmd_id: int) -> E:
+        """What the device does with a command its capabilities do not offer."""
+        if not self.quirks:
+            return E.NOT_OFFERED
+        if int(cmd_id) in quirks.QEMU_NOT_OFFERED:
+            return quirks.QEMU_NOT_OFFERED[int(cmd_id)]
+        return E.PARSER_DESYNC if int(cmd_id) not in quirks.QEMU_COUNTED_IDS else E.NOT_OFFERED
+
+    def effect(self, key: E) -> Effect:
+        """The effect of a report on this device (anything unnamed: the model's rejection)."""
+        return self.effects.get(key) or self.effects[E.MODEL_REJECTS]
 
 
 QEMU = Profile(
@@ -147,6 +115,8 @@ QEMU = Profile(
     fb_start=0xFD000000,
     mem_start=0xFEBF0000,
     quirks=quirks.QEMU_7_2,
+    effects=quirks.QEMU_EFFECTS,
+    runs_as_written=False,
 )
 
 QEMU_CURSOR = dataclasses.replace(
@@ -177,10 +147,13 @@ VMWARE = Profile(
 PROFILES: Mapping[str, Profile] = {p.name: p for p in (QEMU, QEMU_CURSOR, VMWARE)}
 
 
-def get_profile(name: str, cursor: bool | None = None, accelfront: bool = False) -> Profile:
-    """A profile by name; ``cursor`` picks ``qemu-cursor`` for ``qemu`` (the vmware profile
-    always has a cursor); ``accelfront`` adds FIFO_CAP_ACCELFRONT to ``vmware`` (the FIFO
-    flag ACCELFRONT, which asks the driver to prefer front-buffer commands, stays clear)."""
+def get_profile(name: str | Profile, cursor: bool | None = None, accelfront: bool = False) -> Profile:
+    """A profile by name (a :class:`Profile` is taken as it is); ``cursor`` picks
+    ``qemu-cursor`` for ``qemu`` (the vmware profile always has a cursor); ``accelfront``
+    adds FIFO_CAP_ACCELFRONT to ``vmware`` (the FIFO flag ACCELFRONT, which asks the driver
+    to prefer front-buffer commands, stays clear)."""
+    if isinstance(name, Profile):
+        return name
     key = name.lower()
     if key == "qemu" and cursor:
         key = "qemu-cursor"

@@ -1,4 +1,4 @@
-"""Model layer: QEMU 7.2's ``-vga vmware`` behaviours that a guest can see, as one table.
+"""Device facts: QEMU 7.2's ``-vga vmware`` behaviours that a guest can see, as one table.
 
 Each row says what QEMU does, what the model does about it, whether that is an imitation,
 and where the fact comes from (docs/qemu-7.2.md and docs/lab.md in this repository;
@@ -21,6 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+
+from svga.commands import Cmd
+from svga.facts.effects import E, Effect, Impact
+from svga.facts.kit import STREAM_EFFECTS
 
 
 class Q(StrEnum):
@@ -65,6 +69,29 @@ class CursorLimits:
     max_xor_words: int
     max_bpp: int
 
+    @staticmethod
+    def words(width: int, height: int, bpp: int) -> tuple[int, int]:
+        """QEMU's own counts of a cursor's AND and XOR words: the AND mask taken as 1 bpp,
+        rows padded to 32 bits."""
+        return (width + 31) // 32 * height, (width * bpp + 31) // 32 * height
+
+    def exceeded(self, width: int, height: int, bpp: int) -> str | None:
+        """Why QEMU rejects a cursor of this size and depth, or None if it takes it."""
+        and_words, xor_words = self.words(width, height, bpp)
+        if (width <= self.max_width and height <= self.max_height and bpp <= self.max_bpp
+                and and_words <= self.max_and_words and xor_words <= self.max_xor_words):
+            return None
+        return (f"cursor {width}x{height} at {bpp} bpp ({and_words} AND words, {xor_words} XOR words) "
+                f"exceeds QEMU's limits ({self.max_width}x{self.max_height}, {self.max_bpp} bpp, "
+                f"{self.max_and_words} AND words, {self.max_xor_words} XOR words)")
+
+    def largest_square(self, bpp: int) -> int:
+        """The largest square cursor QEMU takes at this depth (64 at 32 bpp)."""
+        side = min(self.max_width, self.max_height)
+        while side and self.exceeded(side, side, bpp) is not None:
+            side -= 1
+        return side
+
 
 @dataclass(frozen=True)
 class Surface:
@@ -108,10 +135,13 @@ class Quirk:
 QEMU_CURSOR_LIMITS = CursorLimits(max_width=256, max_height=256, max_and_words=1024,
                                   max_xor_words=4096, max_bpp=32)
 QEMU_HEADLESS_SURFACE = Surface(640, 480, 640 * 4)
+QEMU_RUNS_WITHOUT_CAP = frozenset({Cmd.DEFINE_CURSOR})
+"""Commands QEMU 7.2 decodes and applies although CAPABILITIES does not offer them."""
 QEMU_REDRAW_QUEUE = 512
 """Rectangles QEMU 7.2 queues for the next refresh before it copies them early
 (REDRAW_FIFO_LEN)."""
-QEMU_COUNTED_IDS = frozenset({1, 2, 3, 19, 22})
+QEMU_COUNTED_IDS = frozenset({Cmd.UPDATE, Cmd.RECT_FILL, Cmd.RECT_COPY, Cmd.DEFINE_CURSOR,
+                              Cmd.DEFINE_ALPHA_CURSOR})
 """Command ids whose length QEMU 7.2's parser counts right (UPDATE, RECT_FILL, RECT_COPY,
 DEFINE_CURSOR with a 1-bpp AND mask, DEFINE_ALPHA_CURSOR); any other word desyncs it."""
 
@@ -162,7 +192,8 @@ _ROWS: tuple[Quirk, ...] = (
           "(1023-command cap), if ENABLE and CONFIG_DONE are set",
           "imitated: display_image() adopts the mode and runs the FIFO first, so pending "
           "commands are drawn (and their errors raised) as QEMU's screendump would draw them",
-          Via.SWITCH, "docs/qemu-7.2.md 'What triggers a run'; docs/qemu-7.2.md quirk 3; VV vmsvga_update_display"),
+          Via.SWITCH,
+          "docs/qemu-7.2.md 'What triggers a run'; docs/qemu-7.2.md quirk 3; VV vmsvga_update_display"),
     Quirk(Q.MODE_640X480_PLACEHOLDER,
           "while a mode of exactly 640x480x32 has been the only one refreshed, QEMU keeps its "
           "placeholder surface (same size and stride), which shows the text \"Guest has not "
@@ -237,9 +268,10 @@ _ROWS: tuple[Quirk, ...] = (
           Via.NOT_IMITATED, "docs/qemu-7.2.md quirk 6; docs/qemu-7.2.md command table, id 22"),
     Quirk(Q.CURSOR_WITHOUT_CAP,
           "DEFINE_CURSOR is decoded and applied even when CAPABILITIES lacks SVGA_CAP_CURSOR "
-          "(-display none)",
-          "not imitated: ModelError (command not offered by the capabilities), skipped",
-          Via.NOT_IMITATED, "VV vmsvga_fifo_run (HW_MOUSE_ACCEL is always compiled in)"),
+          "(-display none); with no cursor-capable UI nothing is shown",
+          "imitated: the command is reported as not offered (a ModelError on a strict run) and "
+          "the cursor is still defined, as QEMU does",
+          Via.SWITCH, "VV vmsvga_fifo_run (HW_MOUSE_ACCEL is always compiled in)", QEMU_RUNS_WITHOUT_CAP),
     Quirk(Q.FIFO_POINTERS_SILENT,
           "bad FIFO pointers (unaligned, MIN < 16, MAX > 64 KiB, MAX < MIN + 10 KiB) stall "
           "processing silently; NEXT_CMD and STOP are not checked against [MIN, MAX)",
@@ -284,11 +316,104 @@ QEMU_7_2: Mapping[Q, Quirk] = MappingProxyType({row.key: row for row in _ROWS})
 NONE: Mapping[Q, Quirk] = MappingProxyType({})
 
 
-def table_text(quirks: Mapping[Q, Quirk] = QEMU_7_2) -> str:
-    """The table as plain text (for ``svga`` tools and the README)."""
-    lines = []
-    for row in quirks.values():
-        mark = "NOT imitated" if not row.imitated else f"imitated, {row.via.value}"
-        lines.append(f"{row.key} [{mark}]\n  QEMU:  {row.qemu}\n  model: {row.model}\n"
-                     f"  from:  {row.source}")
-    return "\n".join(lines)
+
+# -- what QEMU 7.2 does with what a driver should not send (the lint's findings) -------------------
+B, N = Impact.BREAKS, Impact.NOT_AS_INTENDED
+_DESYNC = ("its FIFO parser then reads the following words as commands: STOP runs past NEXT_CMD "
+           "into stale FIFO memory, later SYNCs can replay stale commands and later commands are "
+           "lost (recovery: CONFIG_DONE=0, reset MIN/MAX/NEXT_CMD/STOP, CONFIG_DONE=1)")
+
+QEMU_INSTEAD: Mapping[int, str] = MappingProxyType({
+    Cmd.FENCE: " (on QEMU drain with SYNC until STOP == NEXT_CMD instead)",
+    Cmd.UPDATE_VERBOSE: " (send UPDATE instead)",
+    Cmd.RECT_ROP_FILL: " (send RECT_FILL instead)",
+    Cmd.RECT_ROP_COPY: " (send RECT_COPY instead)",
+})
+"""What to send QEMU 7.2 instead of a command its parser miscounts."""
+
+QEMU_NOT_OFFERED: Mapping[int, E] = MappingProxyType({
+    Cmd.DEFINE_CURSOR: E.CURSOR_WITHOUT_CAP,
+    Cmd.DEFINE_ALPHA_CURSOR: E.ALPHA_CURSOR_IGNORED,
+})
+"""What a command the capabilities do not offer does on QEMU 7.2, where it is not a parser
+desync: the ids QEMU counts right (:data:`QEMU_COUNTED_IDS`) are skipped or applied cleanly;
+any other id desyncs the parser (:data:`E.PARSER_DESYNC`)."""
+
+QEMU_EFFECTS: Mapping[E, Effect] = MappingProxyType({
+    **STREAM_EFFECTS,
+    E.PARSER_DESYNC: Effect(
+        B, _DESYNC,
+        "quirk parser-desync; docs/qemu-7.2.md 'Length-accounting overrun'; docs/qemu-7.2.md quirks 6-7"),
+    E.UNKNOWN_ID: Effect(
+        B, "QEMU does not count it as a command word, so " + _DESYNC + "; never pad the FIFO with "
+           "zero words",
+        "quirk parser-desync; docs/qemu-7.2.md 'Command table' rows 0 and 'other'"),
+    E.CURSOR_AND_DEPTH: Effect(
+        B, "QEMU reads the AND mask as 1 bpp whatever the depth says, so it counts the command too "
+           "short and " + _DESYNC + "; send and_mask_depth=1",
+        "quirk cursor-and-mask-depth; docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
+    E.BPP_CLEARS_CONFIG: Effect(
+        B, "QEMU keeps 32 bpp but clears CONFIG_DONE: the FIFO stops until CONFIG_DONE=1 is written "
+           "again; write 32 (or nothing)",
+        "quirk bpp-clears-config-done; docs/qemu-7.2.md 'BITS_PER_PIXEL'"),
+    E.MODE_OVER_MAX: Effect(
+        N, "QEMU ignores a WIDTH or HEIGHT above the maximum and keeps the old value (a guest error "
+           "in its log)",
+        "quirk mode-over-max-ignored; docs/qemu-7.2.md 'WIDTH/HEIGHT'"),
+    E.MODE_640X480: Effect(
+        N, "QEMU keeps showing its 'Guest has not initialized the display (yet)' placeholder; use "
+           "another mode",
+        "quirk mode-640x480-placeholder; docs/qemu-7.2.md quirk 1"),
+    E.CURSOR_WITHOUT_CAP: Effect(
+        N, "QEMU decodes it (the stream stays in step) but with no cursor-capable UI nothing is "
+           "shown; draw the cursor into the framebuffer, or check with --profile qemu-cursor for QEMU "
+           "with a VNC display",
+        "quirks define-cursor-without-cap, cursor-cap-depends-on-ui; docs/qemu-7.2.md 'CAPABILITIES'"),
+    E.CURSOR_LIMITS: Effect(
+        N, "QEMU rejects the cursor and skips its data; the old cursor stays",
+        "quirk cursor-limits; docs/qemu-7.2.md 'DEFINE_CURSOR rules'; CVE-2016-7170"),
+    E.CURSOR_WIDTH: Effect(
+        N, "QEMU steps mask rows by ceil(width/8) bytes where svga_reg.h pads them to 32 bits: the "
+           "cursor renders garbled",
+        "quirk cursor-decode; docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
+    E.CURSOR_BPP: Effect(
+        N, "QEMU shows its built-in arrow instead of this image; use xor_mask_depth 1 or 32",
+        "quirk cursor-other-bpp; docs/qemu-7.2.md 'DEFINE_CURSOR rules'"),
+    E.ALPHA_CURSOR_IGNORED: Effect(
+        N, "QEMU skips it (its length is counted right) and no cursor is defined; send DEFINE_CURSOR "
+           "with xor_mask_depth=32 instead",
+        "quirk alpha-cursor-skipped; docs/qemu-7.2.md quirk 6; docs/qemu-7.2.md 'Command table' id 22"),
+    E.STALE_SURFACE: Effect(
+        N, "QEMU checks and addresses fills and copies with the display surface of the last refresh: "
+           "the pixels land with the old stride (striped garbage) and rectangles outside the old "
+           "surface are dropped; headless only a screendump refreshes. Add a refresh after the mode "
+           "change, or draw with the CPU and UPDATE",
+        "quirk stale-surface; docs/qemu-7.2.md 'Stale-stride quirk'; docs/qemu-7.2.md quirk 2"),
+    E.RECT_OUTSIDE: Effect(
+        N, "QEMU drops the command (logging 'Unknown command'); the next command still runs",
+        "quirk rect-outside-surface-dropped; docs/qemu-7.2.md quirk 6; VV vmsvga_verify_rect"),
+    E.UPDATE_BAD_RECT: Effect(
+        N, "QEMU updates the whole screen instead (minor: slower, not wrong)",
+        "quirk update-bad-rect-full-screen; docs/qemu-7.2.md 'Command table' id 1"),
+    E.CURSOR_MOVE_WITHOUT_CAP: Effect(
+        N, "the cursor registers are stored but no host cursor is shown (QEMU without a "
+           "cursor-capable UI)",
+        "quirk cursor-cap-depends-on-ui; docs/qemu-7.2.md 'CAPABILITIES'"),
+    E.CURSOR_MOVE_LATCH: Effect(
+        N, "QEMU moves the cursor only when CURSOR_ON is written with 0 or 1; add show or hide",
+        "quirk cursor-on-latch; docs/qemu-7.2.md 'Cursor registers'"),
+    E.RUN_CAP: Effect(
+        N, "QEMU runs at most 1023 commands per SYNC or refresh: this and later commands wait for the "
+           "next one; drain by repeating SYNC until STOP == NEXT_CMD",
+        "quirk sync-cap; docs/qemu-7.2.md 'Per-run cap'; docs/qemu-7.2.md quirk 3"),
+    E.FIFO_POINTERS: Effect(
+        B, "QEMU stalls silently on such pointers: nothing is processed",
+        "quirk fifo-pointers-silent; docs/qemu-7.2.md 'Checks each run'"),
+    E.INCOMPLETE: Effect(
+        B, "QEMU rewinds STOP to the command and retries it on every run until the rest is written",
+        "quirk incomplete-command-rewind; docs/qemu-7.2.md 'Incomplete commands'"),
+    E.MODEL_REJECTS: Effect(
+        N, "the software model rejects it as a driver bug (QEMU may draw something else or nothing)",
+        "svga.model strict checks; docs/qemu-7.2.md 'Command table'"),
+})
+"""QEMU 7.2 ``-vga vmware`` (profiles ``qemu`` and ``qemu-cursor``)."""

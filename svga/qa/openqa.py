@@ -1,0 +1,262 @@
+"""QA layer: os-autoinst's needle matcher (tinycv), reproduced with numpy.
+
+What a needle check computes, step by step as docs/openqa.md 'How tinycv matches an area'
+describes it:
+
+1. exclude areas are painted pure green (0, 255, 0) in both the screenshot and the needle
+   image (docs/openqa.md 'Exclude areas');
+2. both images become grey (OpenCV's fixed-point BGR->grey weights) and are blurred with a
+   3x3 Gaussian (weights 1-2-1 each way, rounded), docs/openqa.md 'The grey, blurred images';
+3. for each match area, the sum of squared differences (SSD) between the needle's area and
+   the screenshot at every offset within the margin is computed (exactly, in integers: an
+   FFT correlation rounded, plus window sums); tinycv then picks, among the offsets whose
+   SSD is within 10 of the lowest, the one nearest to a reference point (its sort has an
+   offset bug that this module reproduces: docs/openqa.md 'Which offset wins');
+4. the similarity is ``0.9 + (40 - MSE) / 380`` clipped to 0..1, MSE = SSD / pixels; an area
+   passes when similarity >= match / 100, a needle when every match area passes.
+
+OCR areas are not checked (os-autoinst hands them to tesseract); they are reported as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from svga.qa.needle import Area, Needle
+
+EXCLUDE_RGB = (0, 255, 0)
+"""tinycv's replacerect colour (docs/openqa.md 'Exclude areas')."""
+NEAR = 10.0
+"""Offsets whose SSD is within this of the best one are all candidates (minVec)."""
+
+
+@dataclass(frozen=True)
+class AreaResult:
+    area: Area
+    similarity: float | None
+    """0..1; None for an ocr area (not checked)."""
+    x: int
+    y: int
+    """Where the area was found (its top-left corner in the screenshot)."""
+    passed: bool | None
+    """None for an ocr area."""
+
+    @property
+    def checked(self) -> bool:
+        return self.area.type == "match"
+
+    def as_dict(self) -> dict:
+        a = self.area
+        return {"type": a.type, "xpos": a.x, "ypos": a.y, "width": a.width, "height": a.height,
+                "match": a.match, "margin": a.margin,
+                "similarity": self.similarity, "found": None if not self.checked else [self.x, self.y],
+                "result": "not checked" if not self.checked else ("ok" if self.passed else "fail")}
+
+
+@dataclass(frozen=True)
+class NeedleResult:
+    needle: Needle
+    areas: tuple[AreaResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.areas if r.checked)
+
+    @property
+    def error(self) -> float:
+        """tinycv.pm's mean square error of the match areas (1 - similarity)."""
+        sims = [r.similarity for r in self.areas if r.checked]
+        return sum((1 - s) ** 2 for s in sims) / len(sims)
+
+
+# -- preparation ---------------------------------------------------------------------------
+def paint_excludes(rgb: np.ndarray, areas: list[Area]) -> np.ndarray:
+    """A copy of ``rgb`` with every exclude area inside it painted tinycv's green (areas not
+    wholly inside are left alone, as tinycv's replacerect does)."""
+    out = rgb.copy()
+    h, w = rgb.shape[:2]
+    for a in areas:
+        if a.type != "exclude" or a.width <= 0 or a.height <= 0:
+            continue
+        if a.x < 0 or a.y < 0 or a.x + a.width > w or a.y + a.height > h:
+            continue
+        out[a.y: a.y + a.height, a.x: a.x + a.width] = EXCLUDE_RGB
+    return out
+
+
+def grey(rgb: np.ndarray) -> np.ndarray:
+    """OpenCV's 8-bit BGR->grey: (9798 R + 19235 G + 3735 B + 16384) >> 15, as uint8
+    (docs/openqa.md 'The grey, blurred images')."""
+    r = rgb[..., 0].astype(np.int32)
+    g = rgb[..., 1].astype(np.int32)
+    b = rgb[..., 2].astype(np.int32)
+    return ((r * 9798 + g * 19235 + b * 3735 + 16384) >> 15).astype(np.uint8)
+
+
+def prepared(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int, half_up_from: int) -> np.ndarray:
+    """The grey, 3x3-Gaussian-blurred image over [x0, x1) x [y0, y1), as int32. The blur reads
+    the pixels around the rectangle from the whole image; at the image's own edges it
+    mirrors without repeating the edge pixel (OpenCV's default border). The blurred value
+    is the weighted sum / 16, rounded half to even left of image column ``half_up_from`` and
+    half up from it on (OpenCV's code paths: docs/openqa.md 'The grey, blurred images';
+    :meth:`PrepCache.request` gives the column)."""
+    h, w = rgb.shape[:2]
+    gx0, gy0, gx1, gy1 = max(x0 - 1, 0), max(y0 - 1, 0), min(x1 + 1, w), min(y1 + 1, h)
+    g = grey(rgb[gy0:gy1, gx0:gx1]).astype(np.int32)
+    pad = ((1 if y0 == 0 else 0, 1 if y1 == h else 0), (1 if x0 == 0 else 0, 1 if x1 == w else 0))
+    if any(p for pair in pad for p in pair):
+        g = np.pad(g, pad, mode="reflect" if min(h, w) > 1 else "edge")
+    horiz = g[:, :-2] + 2 * g[:, 1:-1] + g[:, 2:]
+    both = horiz[:-2] + 2 * horiz[1:-1] + horiz[2:]
+    up = (both + 8) >> 4
+    split = min(max(half_up_from - x0, 0), x1 - x0)
+    if split == 0:
+        return up
+    # Half to even: a remainder of exactly 8 rounds up only when the quotient is odd.
+    left = both[:, :split]
+    q, r = np.divmod(left, 16)
+    up[:, :split] = q + ((r > 8) | ((r == 8) & (q & 1 == 1)))
+    return up
+
+
+class PrepCache:
+    """tinycv's per-image cache of its grey, blurred copy (docs/openqa.md 'The grey, blurred
+    images'): the region blurred is the bounding box of every region asked for so far, the
+    whole image once that box covers half of it; a request inside the current region reuses
+    it. :meth:`request` gives, for the region in force, the first image column that OpenCV
+    rounds half up: 0 for the whole image, else the last (width mod 4) columns of the region."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.roi: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1
+        self.whole = False
+
+    def request(self, x0: int, y0: int, x1: int, y1: int) -> int:
+        if self.roi is not None:
+            rx0, ry0, rx1, ry1 = self.roi
+            if rx0 <= x0 and ry0 <= y0 and x1 <= rx1 and y1 <= ry1:
+                return self._half_up_from()
+            x0, y0 = min(x0, rx0), min(y0, ry0)
+            x1, y1 = max(x1, rx1), max(y1, ry1)
+        if self.width * self.height * 0.5 <= (x1 - x0) * (y1 - y0):
+            x0, y0, x1, y1 = 0, 0, self.width, self.height
+        self.roi = (x0, y0, x1, y1)
+        self.whole = self.roi == (0, 0, self.width, self.height)
+        return self._half_up_from()
+
+    def _half_up_from(self) -> int:
+        assert self.roi is not None
+        if self.whole:
+            return 0
+        rx0, _, rx1, _ = self.roi
+        return rx1 - (rx1 - rx0) % 4
+
+
+# -- search ----------------------------------------------------------------------------------
+def ssd_map(scene: np.ndarray, templ: np.ndarray) -> np.ndarray:
+    """Exact sum of squared differences of ``templ`` at every offset inside ``scene`` (both
+    int32 grey), as int64 of shape (H - h + 1, W - w + 1)."""
+    sh, sw = scene.shape
+    th, tw = templ.shape
+    s = scene.astype(np.float64)
+    t = templ.astype(np.float64)
+    # Window sums of scene^2 by a summed-area table.
+    sq = np.zeros((sh + 1, sw + 1), dtype=np.int64)
+    sq[1:, 1:] = np.cumsum(np.cumsum(scene.astype(np.int64) ** 2, axis=0), axis=1)
+    win = sq[th:, tw:] - sq[:-th, tw:] - sq[th:, :-tw] + sq[:-th, :-tw]
+    t2 = int((templ.astype(np.int64) ** 2).sum())
+    rh, rw = sh - th + 1, sw - tw + 1
+    if rh * rw <= 64:
+        cross = np.empty((rh, rw), dtype=np.int64)
+        t64 = templ.astype(np.int64)
+        s64 = scene.astype(np.int64)
+        for dy in range(rh):
+            for dx in range(rw):
+                cross[dy, dx] = int((s64[dy: dy + th, dx: dx + tw] * t64).sum())
+    else:
+        fh, fw = sh, sw
+        fs = np.fft.rfft2(s, (fh, fw))
+        ft = np.fft.rfft2(t[::-1, ::-1], (fh, fw))
+        full = np.fft.irfft2(fs * ft, (fh, fw))
+        cross = np.rint(full[th - 1: th - 1 + rh, tw - 1: tw - 1 + rw]).astype(np.int64)
+    return win - 2 * cross + t2
+
+
+def choose_offset(ssd: np.ndarray, centre: tuple[int, int], ref: tuple[int, int]) -> tuple[int, int]:
+    """tinycv's choice among the SSD map's offsets (docs/openqa.md 'Which offset wins'):
+    the candidates are those within NEAR of the best value found in row-major order from the
+    first occurrence of the minimum on (or all those within NEAR of the original position's
+    value when nothing beats it); the winner is the candidate nearest ``ref`` (earliest in
+    row-major order on a tie). Returns (dx, dy) in the map."""
+    flat = ssd.ravel()
+    sse = int(ssd[centre[1], centre[0]])
+    low = int(flat.min())
+    if low < sse:
+        first = int(np.argmin(flat))
+        cand = np.nonzero(flat[first:] <= low + NEAR)[0] + first
+    else:
+        cand = np.nonzero(flat <= sse + NEAR)[0]
+    ys, xs = np.divmod(cand, ssd.shape[1])
+    dist = (xs - ref[0]) ** 2 + (ys - ref[1]) ** 2
+    best = int(np.argmin(dist))  # first minimum: the earliest in row-major order
+    return int(xs[best]), int(ys[best])
+
+
+def similarity_of(sse: int, pixels: int) -> float:
+    """tinycv's mapping of a mean squared error to 0..1 (MSE 2 -> 1, MSE 40 -> 0.9)."""
+    sim = 0.9 + (40 - sse / pixels) / 380
+    return min(max(sim, 0.0), 1.0)
+
+
+def search_area(scene_rgb: np.ndarray, needle_rgb: np.ndarray, area: Area, margin: int,
+                scene_cache: PrepCache | None = None, needle_cache: PrepCache | None = None
+                ) -> tuple[float, int, int]:
+    """tinycv's search_needle: (similarity, x, y) of ``area`` of the needle image searched in
+    the screenshot within ``margin`` pixels. Images already have their excludes painted; the
+    caches carry tinycv's blur state from one area of a needle to the next."""
+    h, w = scene_rgb.shape[:2]
+    x, y, aw, ah = area.rect
+    if x < 0 or y < 0 or y + ah > h or x + aw > w:
+        return 0.0, 0, 0
+    sx, sy = max(0, x - margin), max(0, y - margin)
+    ex, ey = min(w, x + aw + margin), min(h, y + ah + margin)
+    if scene_cache is None:
+        scene_cache = PrepCache(w, h)
+    if needle_cache is None:
+        needle_cache = PrepCache(needle_rgb.shape[1], needle_rgb.shape[0])
+    scene = prepared(scene_rgb, sx, sy, ex, ey, scene_cache.request(sx, sy, ex, ey))
+    templ = prepared(needle_rgb, x, y, x + aw, y + ah, needle_cache.request(x, y, x + aw, y + ah))
+    ssd = ssd_map(scene, templ)
+    centre = (x - sx, y - sy)
+    if ssd[centre[1], centre[0]] == 0:
+        return 1.0, x, y
+    # tinycv sorts the candidates by distance to (x, y) although they are relative to the
+    # search window's corner (docs/openqa.md 'Which offset wins').
+    dx, dy = choose_offset(ssd, centre, (x, y))
+    return similarity_of(int(ssd[dy, dx]), aw * ah), sx + dx, sy + dy
+
+
+def effective_margin(area: Area, search_ratio: float = 0.0) -> int:
+    """tinycv.pm's margin: int(margin + search_ratio * (1024 - margin))."""
+    return int(area.margin + search_ratio * (1024 - area.margin))
+
+
+def match_needle(actual: np.ndarray, needle: Needle, needle_rgb: np.ndarray,
+                 search_ratio: float = 0.0) -> NeedleResult:
+    """Check a screenshot against a needle as os-autoinst's tinycv.pm ``search_`` does."""
+    excludes = needle.of_type("exclude")
+    scene = paint_excludes(actual, excludes) if excludes else actual
+    templ = paint_excludes(needle_rgb, excludes) if excludes else needle_rgb
+    scene_cache = PrepCache(scene.shape[1], scene.shape[0])
+    needle_cache = PrepCache(templ.shape[1], templ.shape[0])
+    results = []
+    for area in needle.areas:
+        if area.type == "match":
+            sim, fx, fy = search_area(scene, templ, area, effective_margin(area, search_ratio),
+                                      scene_cache, needle_cache)
+            results.append(AreaResult(area, sim, fx, fy, not sim < area.match / 100))
+        elif area.type == "ocr":
+            results.append(AreaResult(area, None, area.x, area.y, None))
+    return NeedleResult(needle, tuple(results))
