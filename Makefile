@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lab bench lint clean
+.PHONY: demo test test-fast test-packages lab bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,8 +20,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The Debian packages the tests need (scripts/test-packages.txt): installed as root, else named.
+test-packages:
+	scripts/install-test-packages
+
 # Everything: unit tests, qtest differential tests against QEMU, and the guest lab.
-test: lint
+test: test-packages lint
 	$(BIN)/pytest
 
 # Only the fast tests: no QEMU, no guest.

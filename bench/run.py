@@ -52,7 +52,7 @@ if __package__ in (None, ""):  # run as a script (python3 bench/run.py): find sv
 
 import numpy as np  # noqa: E402
 
-from svga import commands  # noqa: E402
+from svga import commands, pixels  # noqa: E402
 from svga.device import Device, open_device  # noqa: E402
 from svga.errors import SVGAError  # noqa: E402
 from svga.registers import Reg  # noqa: E402
@@ -217,7 +217,7 @@ def pattern(rep: int) -> np.ndarray:
 
 
 def _rgb(px: np.ndarray) -> np.ndarray:
-    return np.stack([(px >> 16) & 0xFF, (px >> 8) & 0xFF, px & 0xFF], axis=-1).astype(np.uint8)
+    return pixels.to_rgb(px)
 
 
 def _check_fifo(dev: Device, what: str) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from svga import commands
+from svga import commands, pixels
 from svga.errors import DeviceError, SVGAError, UnsupportedDevice
 from svga.facts.qemu import QEMU_CURSOR_LIMITS
 from svga.fifo import Fifo
@@ -342,8 +342,7 @@ class Device:
             opaque[:, :w] = img[..., 3] >= 128
             and_mask = np.packbits(~opaque, axis=1, bitorder="big")  # MSB = leftmost pixel
             xor = np.zeros((h, pw), dtype="<u4")
-            rgb = img[..., :3].astype(np.uint32)
-            xor[:, :w] = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+            xor[:, :w] = pixels.from_rgb(img)
             xor[~opaque] = 0
             self.fifo.send(commands.Cmd.DEFINE_CURSOR, id=0, hotspot_x=hx, hotspot_y=hy, width=pw,
                            height=h, and_mask_depth=1, xor_mask_depth=32,
@@ -407,7 +406,7 @@ class Device:
         elif source != "vram":
             raise SVGAError(f"screenshot source must be display or vram, not {source!r}")
         px = self.read_vram()
-        rgb = np.stack([(px >> 16) & 0xFF, (px >> 8) & 0xFF, px & 0xFF], axis=-1).astype(np.uint8)
+        rgb = pixels.to_rgb(px)
         return self._draw_cursor(rgb) if composite and source == "display" else rgb
 
     def _draw_cursor(self, img: np.ndarray) -> np.ndarray:

@@ -3,8 +3,9 @@
 ``ModelTransport(profile="vmware" | "qemu" | "qemu-cursor", vram_size, fifo_size)`` is the
 device a machine without a VM gets. Its modules, bottom up:
 
-- :mod:`~svga.model.quirks`: QEMU 7.2's guest-visible behaviours, one table;
-- :mod:`~svga.model.profiles`: capability profiles as data (+ command availability);
+- what device it is comes from the device-facts layer below (:mod:`svga.facts`: the
+  profiles, QEMU 7.2's quirks, the kit's rules);
+- :mod:`~svga.model.report`: how errors and imitated quirks are raised or observed;
 - :mod:`~svga.model.cursor`: cursor mask decoding (VMware's and QEMU's readings);
 - :mod:`~svga.model.state`: the device's mutable state;
 - :mod:`~svga.model.raster`: numpy fill / copy / read-out / cursor compositing;

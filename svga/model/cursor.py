@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from svga import pixels
 from svga.commands import mask_row_bytes
 from svga.facts.effects import E
 
@@ -67,9 +68,7 @@ class CursorImage:
             rgb = np.where(a > 0, np.minimum(pm[..., :3] * 255 // np.maximum(a, 1), 255), 0)
             return np.concatenate([rgb, a], axis=2).astype(np.uint8)
         out = np.zeros((self.height, self.width, 4), dtype=np.uint8)
-        out[..., 0] = (self.xor_mask >> 16) & 0xFF
-        out[..., 1] = (self.xor_mask >> 8) & 0xFF
-        out[..., 2] = self.xor_mask & 0xFF
+        out[..., :3] = pixels.to_rgb(self.xor_mask)
         out[..., 3] = np.where(self.and_mask == 0, 255, 0)
         return out
 

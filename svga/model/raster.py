@@ -14,6 +14,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from svga.model.cursor import CursorImage
+from svga.pixels import from_rgb
+from svga.pixels import to_rgb as words_to_rgb
 
 BYTES_PER_PIXEL = 4
 
@@ -80,9 +82,5 @@ def composite_cursor(image: np.ndarray, cursor: CursorImage, left: int, top: int
         under = (region.astype(np.uint32) * (255 - alpha) + 127) // 255
         region[...] = np.minimum(pm[..., :3] + under, 255).astype(np.uint8)
         return
-    r = region.astype(np.uint32)
-    packed = (r[..., 0] << 16) | (r[..., 1] << 8) | r[..., 2]
-    out = (packed & cursor.and_mask[cy, cx]) ^ cursor.xor_mask[cy, cx]
-    region[..., 0] = (out >> 16) & 0xFF
-    region[..., 1] = (out >> 8) & 0xFF
-    region[..., 2] = out & 0xFF
+    out = (from_rgb(region) & cursor.and_mask[cy, cx]) ^ cursor.xor_mask[cy, cx]
+    region[...] = words_to_rgb(out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from svga import pixels
 from svga.errors import ModelError
 from svga.facts.profiles import Profile, get_profile
 from svga.facts.qemu import Q, Surface
@@ -172,7 +173,7 @@ class ModelTransport(Transport):
         if st.placeholder is not None:
             # QEMU's placeholder surface is still the display (quirk placeholder-shows-only-updates).
             p = st.placeholder
-            image = np.stack([(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF], axis=-1).astype(np.uint8)
+            image = pixels.to_rgb(p)
         else:
             image = self._frame()
         if with_cursor:

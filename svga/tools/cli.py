@@ -8,6 +8,7 @@ unless ``--debug``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import re
@@ -202,10 +203,8 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     found = []
     for module, attr in (("svga.lab.cli", "add_parser"), ("svga.tools.check", "add_parser"),
                          ("svga.tools.compare", "add_parser"), ("svga.tools.needle", "add_parser")):
-        try:
-            mod = __import__(module, fromlist=[attr])
-        except ImportError:
-            continue
+        # A broken import fails loudly: every one of these modules ships with the package.
+        mod = importlib.import_module(module)
         found.append(getattr(mod, attr))
     return found
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from svga import pixels
 from svga.device import Device
 
 BARS = (0xFFFFFF, 0xFFFF00, 0x00FFFF, 0x00FF00, 0xFF00FF, 0xFF0000, 0x0000FF, 0x000000)
@@ -92,7 +93,7 @@ def draw_demo(dev: Device, width: int = 800, height: int = 600,
         region = fb[cy: cy + h, cx: cx + w]
         alpha = cursor[: region.shape[0], : region.shape[1], 3] >= 128
         rgb = cursor[: region.shape[0], : region.shape[1], :3].astype(np.uint32)
-        region[alpha] = ((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])[alpha]
+        region[alpha] = pixels.from_rgb(rgb)[alpha]
         dev.update(cx, cy, region.shape[1], region.shape[0])
         progress("software cursor drawn (the device has no hardware cursor)")
     fence = dev.fence()

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from svga import commands
+from svga import commands, pixels
 from svga.device import Device
 from svga.errors import ModelError, SVGAError
 from svga.registers import Cap, Reg
@@ -503,7 +503,7 @@ class Result:
 def _as_rgb(a: np.ndarray) -> np.ndarray:
     if a.ndim == 3:
         return a
-    return np.stack([(a >> 16) & 0xFF, (a >> 8) & 0xFF, a & 0xFF], axis=-1).astype(np.uint8)
+    return pixels.to_rgb(a)
 
 
 # -- running ---------------------------------------------------------------------------------------
