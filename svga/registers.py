@@ -1,8 +1,8 @@
 """Protocol layer: the SVGA II register file, as data, and a register-file object.
 
 Everything here is taken from the VMware SVGA Device Developer Kit's
-``lib/vmware/svga_reg.h`` (checked by tests/test_registers.py against values written
-down from it). The driver and the software model both use these names; no register
+``lib/vmware/svga_reg.h`` (checked by tests/test_protocol_header.py against the Linux
+kernel's copy of that header). The driver and the software model both use these names; no register
 number is written anywhere else.
 
 The registers are reached through two 32-bit I/O ports in BAR0: the index port at

@@ -3,10 +3,10 @@
 python-evdev does not hand-write the kernel's input codes, it reads them from the kernel's
 header; the protocol tests do the same for the SVGA II and vmmouse numbers. The files come
 from the Debian package ``linux-source-6.1`` (``/usr/src/linux-source-6.1.tar.xz``): the few
-members in :data:`MEMBERS` are extracted once, in a single ``tar`` run (about 12 s), into
-``~/.cache/vmware-svga-suite/`` under a name keyed by the tarball's size and mtime, and are
-read from there afterwards. Without the tarball every caller fails (never skips) with the
-``apt-get install linux-source-6.1`` that fixes it.
+members in :data:`MEMBERS` are extracted once, in a single ``tar`` run (10-15 s: xz has to
+unpack the whole archive), into ``~/.cache/vmware-svga-suite/`` under a name keyed by the
+tarball's size and mtime, and are read from there afterwards. Without the tarball every
+caller fails (never skips) with the ``apt-get install linux-source-6.1`` that fixes it.
 
 The C reader is deliberately small and only as general as these files need:
 
@@ -403,6 +403,7 @@ class CHeader:
         for m in members:
             if m.bits is None:
                 sizes.append(self.size(m))
+                bits = unit = 0
                 continue
             width = self._type_size(m.ctype, m.line)
             if bits + m.bits > width * 8 or width != unit:   # a bit-field that starts a new unit

@@ -188,7 +188,6 @@ class RawFifo:
         f.write32(FifoReg.STOP * 4, self.min)
         regs[Reg.CONFIG_DONE] = 1
         self.next = self.min
-        self.syncs = 0
 
     def _put(self, data: bytes) -> None:
         first = min(len(data), self.max - self.next)
@@ -201,7 +200,6 @@ class RawFifo:
         self.t.fifo.write32(FifoReg.NEXT_CMD * 4, self.next)
         for _ in range(100):
             self.regs[Reg.SYNC] = 1
-            self.syncs += 1
             if self.t.fifo.read32(FifoReg.STOP * 4) == self.next:
                 return
         raise AssertionError("FIFO did not drain")

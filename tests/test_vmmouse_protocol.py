@@ -6,29 +6,9 @@ import pytest
 
 from vmmouse.events import Buttons
 from vmmouse.protocol import (
-    DATA_MAX_WORDS,
-    MAGIC,
-    PORT,
-    QUEUE_PACKETS,
-    VERSION_ID,
-    Command,
-    PointerCommand,
     decode_packet,
     decode_status,
 )
-
-
-def test_numbers_match_the_headers():
-    assert MAGIC == 0x564D5868 and MAGIC.to_bytes(4, "big") == b"VMXh"
-    assert PORT == 0x5658 and PORT.to_bytes(2, "big") == b"VX"
-    assert (Command.GETVERSION, Command.ABSPOINTER_DATA, Command.ABSPOINTER_STATUS,
-            Command.ABSPOINTER_COMMAND, Command.ABSPOINTER_RESTRICT) == (10, 39, 40, 41, 86)
-    assert PointerCommand.READ_ID == 0x45414552
-    assert PointerCommand.DISABLE == 0xF5
-    assert PointerCommand.REQUEST_RELATIVE == 0x4C455252
-    assert PointerCommand.REQUEST_ABSOLUTE == 0x53424152
-    assert VERSION_ID.to_bytes(4, "little") == b"JUB4"
-    assert DATA_MAX_WORDS == 6 and QUEUE_PACKETS == 256
 
 
 def test_status_splits_flags_and_queue_length():

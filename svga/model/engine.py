@@ -219,8 +219,6 @@ class FifoEngine:
                                    spec.name if spec else None, offset_of(pos))
         finally:
             self._w[FifoReg.STOP] = offset_of(pos)
-        if count:
-            self.state.runs += 1
         if pos == len(words):
             self.set_fifo_reg(FifoReg.BUSY, 0)
         self.reporter.fail(errors)

@@ -100,8 +100,6 @@ class DeviceState:
     last_fence: int | None = None
     counts: Counter[str] = field(default_factory=Counter)
     """Commands executed, by name."""
-    runs: int = 0
-    """FIFO runs (SYNC writes, BUSY reads, refreshes) that processed at least one command."""
 
     @classmethod
     def initial(cls, profile: Profile) -> DeviceState:
