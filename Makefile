@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-packages lab bench lint clean
+.PHONY: demo test test-fast test-packages lab bench lint fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,19 @@ lab: $(STAMP)
 # The benchmark table: the model and QEMU through qtest side by side (writes bench/results.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The fuzzers for longer (README "Hostile input"): hypothesis with every budget times
+# FUZZ_SCALE, then atheris (coverage-guided, installed here if missing) FUZZ_SECONDS per target.
+FUZZ_SCALE ?= 20
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := script bin hid hid-class packet png needle
+fuzz: $(STAMP)
+	SVGA_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/pytest -q tests/test_fuzz_svga.py tests/test_fuzz_vmmouse.py
+	$(BIN)/python -c "import atheris" 2>/dev/null || $(BIN)/pip install -q atheris
+	for t in $(FUZZ_TARGETS); do \
+		$(BIN)/python tests/hostile/fuzz_atheris.py $$t -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=fuzz-crash-$$t- || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) svga-demo.png .pytest_cache

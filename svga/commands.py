@@ -17,6 +17,7 @@ it runs one, and the lint reports what a device does not offer; nobody gates by 
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -323,7 +324,11 @@ def encode(cmd: int | str, **kwargs: int | bytes) -> bytes:
     for f in spec.fields:
         if f.name not in kwargs:
             raise ProtocolError(f"{spec.name} needs field {f.name!r}")
-        v = int(kwargs[f.name])  # type: ignore[arg-type]
+        try:
+            v = operator.index(kwargs[f.name])  # type: ignore[arg-type]
+        except TypeError:
+            raise ProtocolError(f"{spec.name}.{f.name} must be an integer, not "
+                                f"{type(kwargs[f.name]).__name__} {kwargs[f.name]!r:.40}") from None
         lo, hi = (-(1 << 31), (1 << 31) - 1) if f.signed else (0, 0xFFFFFFFF)
         if not lo <= v <= hi:
             raise ProtocolError(f"{spec.name}.{f.name}={v} does not fit a 32-bit field")
@@ -334,7 +339,10 @@ def encode(cmd: int | str, **kwargs: int | bytes) -> bytes:
         want = t.size(args)
         if want < 0 or want > MAX_DATASIZE:
             raise ProtocolError(f"{spec.name}.{t.name} would be {want} bytes")
-        data = bytes(kwargs.get(t.name, b""))  # type: ignore[arg-type]
+        tail = kwargs.get(t.name, b"")
+        if not isinstance(tail, (bytes, bytearray, memoryview, np.ndarray)):
+            raise ProtocolError(f"{spec.name}.{t.name} must be bytes, not {type(tail).__name__}")
+        data = bytes(tail)
         if len(data) != want:
             raise ProtocolError(
                 f"{spec.name}.{t.name} must be {want} bytes for these fields, got {len(data)}"

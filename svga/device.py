@@ -22,7 +22,10 @@ visible (``close(disable=True)`` returns the device to VGA).
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +34,14 @@ from PIL import Image
 
 from svga import commands, pixels
 from svga.errors import DeviceError, SVGAError, UnsupportedDevice
+from svga.facts.kit import KIT_CURSOR_MAX, largest_command
 from svga.facts.qemu import QEMU_CURSOR_LIMITS
 from svga.fifo import Fifo
 from svga.registers import (
     SVGA_ID_0,
     SVGA_ID_1,
     SVGA_ID_2,
+    SVGA_ID_INVALID,
     Cap,
     FifoCap,
     FifoReg,
@@ -49,9 +54,24 @@ from svga.transport.base import Transport
 log = logging.getLogger(__name__)
 
 ACCEL_CHOICES = ("auto", "on", "off")
+PAGE = 4096
 CURSOR_MAX = QEMU_CURSOR_LIMITS.largest_square(32)
-"""Largest hardware cursor this driver defines: QEMU's limit for 32 bpp XOR masks (64), so the
-same cursor works on every device."""
+"""Largest AND/XOR hardware cursor this driver defines: QEMU's limit for 32 bpp XOR masks (64),
+so the same cursor works on every device. Alpha cursors (never on QEMU) may be up to
+:data:`svga.facts.kit.KIT_CURSOR_MAX` a side (docs/svga-kit.md 'Cursors')."""
+_SCREEN_CAPS = FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2
+
+
+@dataclass(frozen=True)
+class ScreenInfo:
+    """A Screen Object this driver defined: id, size and root in virtual coordinates."""
+
+    id: int
+    width: int
+    height: int
+    x: int
+    y: int
+    flags: int
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,12 @@ class Device:
         self._shadow = False
         self._cursor_count = 0
         self._closed = False
+        self._device_draws = False
+        """An accelerated command (RECT_FILL, RECT_COPY) was sent since the last sync: the
+        device may still write the framebuffer (docs/svga-kit.md 'Sync before CPU drawing')."""
+        self.screens: dict[int, ScreenInfo] = {}
+        """The Screen Objects this driver defined (define_screen), by id."""
+        self._staging_fence: int | None = None
 
     # -- negotiation and facts ------------------------------------------------------------
     def _negotiate(self) -> int:
@@ -110,6 +136,7 @@ class Device:
 
     def info(self) -> dict[str, Any]:
         """Everything ``svga info`` shows, as plain data."""
+        self._check_open()
         if not self.fifo.initialised and self.caps & Cap.EXTENDED_FIFO:
             fifo_caps = FifoCap(self.transport.fifo.read32(FifoReg.CAPABILITIES * 4))
         else:
@@ -142,16 +169,24 @@ class Device:
     # -- enabling and modes ---------------------------------------------------------------
     def enable(self) -> None:
         """Lay out the FIFO, enable SVGA mode and the FIFO (kit: SVGA_Enable)."""
+        self._check_open()
         if not self.fifo.initialised:
             self.fifo.init()
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SVGAError("the device is closed: open it again (svga.device.open_device)")
+
     def set_mode(self, width: int, height: int, bpp: int = 32) -> Mode:
         """Switch to ``width`` x ``height`` at 32 bpp, and check the device took it."""
+        self._check_open()
         if bpp != 32:
             raise SVGAError(f"only 32 bpp modes are supported, not {bpp}")
-        if not (1 <= width <= self.max_width and 1 <= height <= self.max_height):
+        no_gfb = (width, height) == (0, 0) and self.has_screen_objects
+        if not no_gfb and not (1 <= width <= self.max_width and 1 <= height <= self.max_height):
             raise SVGAError(
                 f"mode {width}x{height} is outside the device's 1x1..{self.max_width}x{self.max_height}"
+                + (" (0x0, no legacy framebuffer, needs Screen Objects)" if (width, height) == (0, 0) else "")
             )
         if width * height * 4 > self.fb_size:
             raise SVGAError(
@@ -172,22 +207,30 @@ class Device:
         if not self.regs.read(Reg.CONFIG_DONE):
             # QEMU clears CONFIG_DONE on a BITS_PER_PIXEL write it does not like.
             self.regs.write(Reg.CONFIG_DONE, 1)
-        if pitch < width * 4 or offset + pitch * height > self.fb_size:
+        if pitch < width * 4 or pitch % 4 or offset % 4 or \
+                offset + pitch * height > min(self.fb_size, self.transport.vram.size):
             raise DeviceError(
                 f"the device reports BYTES_PER_LINE={pitch}, FB_OFFSET={offset} for {width}x{height}: "
-                "that does not fit the framebuffer"
+                f"that does not fit the framebuffer (FB_SIZE {self.fb_size}, "
+                f"{self.transport.vram.size} bytes of VRAM mapped)"
             )
-        self.mode = Mode(width, height, bpp, pitch, offset)
+        old, self.mode = self.mode, Mode(width, height, bpp, pitch, offset)
         self._map_framebuffer()
+        if old is None or (old.width, old.height, old.pitch) != (width, height, pitch):
+            # svga_reg.h: a mode change deletes every screen but the legacy one
+            # (docs/svga-kit.md 'Choices where the kit is ambiguous': only a changed value counts).
+            self.screens.clear()
         return self.mode
 
     def adopt_mode(self) -> Mode:
         """Take the mode the device is in now (set by an earlier program) without changing it."""
+        self._check_open()
         if not self.regs.read(Reg.ENABLE):
             raise SVGAError("the device is not in SVGA mode: no mode to take a screenshot of")
         width, height = self.regs.read(Reg.WIDTH), self.regs.read(Reg.HEIGHT)
         pitch, offset = self.regs.read(Reg.BYTES_PER_LINE), self.regs.read(Reg.FB_OFFSET)
-        if not width or not height or pitch < width * 4 or offset + pitch * height > self.fb_size:
+        if not width or not height or pitch < width * 4 or pitch % 4 or offset % 4 or \
+                offset + pitch * height > min(self.fb_size, self.transport.vram.size):
             raise DeviceError(
                 f"the device reports an unusable mode {width}x{height}, {pitch} bytes/line"
             )
@@ -196,6 +239,7 @@ class Device:
         return self.mode
 
     def _need_mode(self) -> Mode:
+        self._check_open()
         if self.mode is None:
             raise SVGAError("no mode set: call set_mode() first")
         return self.mode
@@ -205,6 +249,9 @@ class Device:
         rows = np.empty(0)
         arr = self.transport.vram.array()
         nbytes = mode.pitch * mode.height
+        if mode.fb_offset < 0 or mode.fb_offset + nbytes > self.transport.vram.size:
+            raise DeviceError(f"the framebuffer (FB_OFFSET {mode.fb_offset}, {nbytes} bytes) runs past "
+                              f"the {self.transport.vram.size} bytes of VRAM")
         if arr is not None:
             rows = arr[mode.fb_offset: mode.fb_offset + nbytes]
             self._shadow = False
@@ -217,10 +264,22 @@ class Device:
     @property
     def framebuffer(self) -> np.ndarray:
         """The visible framebuffer as a writable (height, width) uint32 array, 0x00RRGGBB.
-        Draw into it, then call :meth:`update` for the area you changed."""
+        Draw into it, then call :meth:`update` for the area you changed.
+
+        The kit: "After issuing an accelerated command, the FIFO should be sync'd ... before
+        writing to the frame buffer" (docs/svga-kit.md 'Sync before CPU drawing'): while a
+        fill or copy of the device may be pending, this syncs the FIFO before it hands the
+        array out. Take it again after :meth:`fill` or :meth:`copy` rather than keep it."""
         mode = self._need_mode()
         assert self._fb is not None
+        self._settle()
         return self._fb[:, : mode.width]
+
+    def _settle(self) -> None:
+        """Sync the FIFO if the device may still write the framebuffer (an accelerated command)."""
+        if self._device_draws:
+            self.fifo.sync()
+            self._device_draws = False
 
     # -- drawing ----------------------------------------------------------------------------
     def _check_rect(self, what: str, x: int, y: int, w: int, h: int) -> None:
@@ -286,6 +345,7 @@ class Device:
         if self._use_accel(commands.Cmd.RECT_FILL):
             self.fifo.send(commands.Cmd.RECT_FILL, color=color & 0xFFFFFFFF, x=x, y=y,
                            width=width, height=height)
+            self._device_draws = True
             self._reread(x, y, width, height)
             return
         self.framebuffer[y: y + height, x: x + width] = color & 0xFFFFFFFF
@@ -300,6 +360,7 @@ class Device:
         if self._use_accel(commands.Cmd.RECT_COPY):
             self.fifo.send(commands.Cmd.RECT_COPY, src_x=src_x, src_y=src_y, dest_x=dest_x,
                            dest_y=dest_y, width=width, height=height)
+            self._device_draws = True
             self._reread(dest_x, dest_y, width, height)
             return
         fb = self.framebuffer
@@ -307,6 +368,140 @@ class Device:
         fb[dest_y: dest_y + height, dest_x: dest_x + width] = fb[src_y: src_y + height,
                                                                  src_x: src_x + width].copy()
         self.update(dest_x, dest_y, width, height)
+
+
+    # -- Screen Objects (multi-monitor) ---------------------------------------------------
+    @property
+    def has_screen_objects(self) -> bool:
+        """Whether the device offers Screen Objects (SVGA_FIFO_CAP_SCREEN_OBJECT or _2)."""
+        self.enable()
+        return bool(self.fifo_caps & _SCREEN_CAPS)
+
+    def _need_screen_objects(self, what: str) -> None:
+        if not self.has_screen_objects:
+            name = self.transport.description or "this device"
+            raise SVGAError(f"{what} needs Screen Objects (SVGA_FIFO_CAP_SCREEN_OBJECT or "
+                            f"SVGA_FIFO_CAP_SCREEN_OBJECT_2), which {name} does not offer")
+
+    def define_screen(self, screen_id: int, width: int, height: int, x: int = 0, y: int = 0, *,
+                      primary: bool | None = None, blank: bool = False) -> ScreenInfo:
+        """Define (or redefine: move, resize, blank) Screen Object ``screen_id``, ``width`` x
+        ``height`` rooted at virtual (x, y). Screen 0 replaces the legacy screen of the mode
+        (``set_mode(0, 0)`` first if no legacy framebuffer is wanted). ``primary`` defaults to
+        screen 0 being the primary screen; ``blank`` shows it black, keeping its contents."""
+        self._check_open()
+        self._need_screen_objects("define_screen")
+        if not (0 <= screen_id < SVGA_ID_INVALID):
+            raise SVGAError(f"screen id {screen_id} is not a small non-negative integer")
+        if not (1 <= width <= self.max_width and 1 <= height <= self.max_height):
+            raise SVGAError(f"screen {width}x{height} is outside 1x1..{self.max_width}x{self.max_height}")
+        if not (-(1 << 31) <= x < (1 << 31) and -(1 << 31) <= y < (1 << 31)):
+            raise SVGAError(f"screen root {x},{y} does not fit signed 32-bit coordinates")
+        flags = commands.SCREEN_MUST_BE_SET
+        if primary if primary is not None else screen_id == 0:
+            flags |= commands.SCREEN_IS_PRIMARY
+        if blank:
+            flags |= commands.SCREEN_BLANKING
+        if self.fifo_caps & FifoCap.SCREEN_OBJECT:
+            self.fifo.send(commands.Cmd.DEFINE_SCREEN, struct_size=commands.SCREEN_OBJECT_V1_SIZE,
+                           id=screen_id, flags=flags, width=width, height=height, root_x=x, root_y=y,
+                           extension=b"")
+        else:  # SCREEN_OBJECT_2 only: a backing store in the GFB is required
+            offset = self._backing_store(screen_id, width * 4 * height)
+            ext = struct.pack("<4I", commands.GMR_FRAMEBUFFER, offset, width * 4, 0)
+            self.fifo.send(commands.Cmd.DEFINE_SCREEN, struct_size=commands.SCREEN_OBJECT_V2_SIZE,
+                           id=screen_id, flags=flags, width=width, height=height, root_x=x, root_y=y,
+                           extension=ext)
+        info = ScreenInfo(screen_id, width, height, x, y, flags)
+        self.screens[screen_id] = info
+        return info
+
+    def _backing_store(self, screen_id: int, size: int) -> int:
+        """A page-aligned VRAM area for an SCREEN_OBJECT_2 backing store, from the top of VRAM
+        down, one slot per screen id (the guest must not touch it)."""
+        slot = (size + PAGE - 1) // PAGE * PAGE
+        offset = self.vram_size - (screen_id + 1) * slot
+        if offset < self._staging_base():
+            raise SVGAError(f"no room in the {self.vram_size}-byte VRAM for the backing store of "
+                            f"screen {screen_id}")
+        return offset
+
+    def move_screen(self, screen_id: int, x: int, y: int) -> ScreenInfo:
+        """Move a screen this driver defined to virtual (x, y), keeping its size and contents."""
+        info = self._screen(screen_id)
+        return self.define_screen(screen_id, info.width, info.height, x, y,
+                                  primary=bool(info.flags & commands.SCREEN_IS_PRIMARY),
+                                  blank=bool(info.flags & commands.SCREEN_BLANKING))
+
+    def destroy_screen(self, screen_id: int) -> None:
+        """Destroy a screen (its id can be used again at once)."""
+        self._check_open()
+        self._need_screen_objects("destroy_screen")
+        self.fifo.send(commands.Cmd.DESTROY_SCREEN, screen_id=screen_id)
+        self.screens.pop(screen_id, None)
+
+    def _screen(self, screen_id: int) -> ScreenInfo:
+        self._check_open()
+        self._need_screen_objects("a screen operation")
+        info = self.screens.get(screen_id)
+        if info is None:
+            raise SVGAError(f"screen {screen_id} was not defined by this driver (define_screen first); "
+                            f"defined: {sorted(self.screens) or 'none'}")
+        return info
+
+    def _staging_base(self) -> int:
+        """Where the blit staging area starts: the first page after the legacy framebuffer."""
+        mode = self.mode
+        end = 0 if mode is None else mode.fb_offset + mode.pitch * mode.height
+        return (end + PAGE - 1) // PAGE * PAGE
+
+    def _staging(self, nbytes: int) -> int:
+        """The staging area's offset, once the device is done with what was last staged (the
+        kit's rule: do not modify a blit's source until the device has passed its fence)."""
+        base = self._staging_base()
+        if base + nbytes > self.vram_size:
+            raise SVGAError(f"a {nbytes}-byte blit does not fit in VRAM after the framebuffer "
+                            f"({self.vram_size - base} bytes free)")
+        if self._staging_fence is not None:
+            self.fifo.sync_to_fence(self._staging_fence)
+            self._staging_fence = None
+        return base
+
+    def blit_to_screen(self, screen_id: int, image: np.ndarray, x: int = 0, y: int = 0) -> None:
+        """Blit an image to a screen at screen-relative (x, y), clipped by the device to the
+        screens it covers: (h, w) uint32 0x00RRGGBB or (h, w, 3) uint8 RGB. The image is staged
+        in VRAM after the framebuffer and sent with DEFINE_GMRFB + BLIT_GMRFB_TO_SCREEN."""
+        self._screen(screen_id)
+        words = np.asarray(image)
+        if words.ndim == 3 and words.shape[2] == 3:
+            words = pixels.from_rgb(words.astype(np.uint8))
+        if words.ndim != 2:
+            raise SVGAError("a screen image must be (height, width) uint32 or (height, width, 3) uint8")
+        h, w = words.shape
+        if w == 0 or h == 0:
+            return
+        offset = self._staging(w * h * 4)
+        self.transport.vram.write(offset, np.ascontiguousarray(words, dtype="<u4").reshape(-1))
+        self.transport.vram.flush()
+        self.fifo.send(commands.Cmd.DEFINE_GMRFB, gmr_id=commands.GMR_FRAMEBUFFER, offset=offset,
+                       bytes_per_line=w * 4, format=32 | 24 << 8)
+        self.fifo.send(commands.Cmd.BLIT_GMRFB_TO_SCREEN, src_x=0, src_y=0, left=x, top=y,
+                       right=x + w, bottom=y + h, dest_screen_id=screen_id)
+        self._staging_fence = self.fifo.insert_fence()
+
+    def read_screen(self, screen_id: int) -> np.ndarray:
+        """What a screen's base layer holds, (h, w) uint32 0x00RRGGBB, read back with
+        BLIT_SCREEN_TO_GMRFB into the staging area (no cursor, no blanking)."""
+        info = self._screen(screen_id)
+        nbytes = info.width * info.height * 4
+        offset = self._staging(nbytes)
+        self.fifo.send(commands.Cmd.DEFINE_GMRFB, gmr_id=commands.GMR_FRAMEBUFFER, offset=offset,
+                       bytes_per_line=info.width * 4, format=32 | 24 << 8)
+        self.fifo.send(commands.Cmd.BLIT_SCREEN_TO_GMRFB, dest_x=0, dest_y=0, left=0, top=0,
+                       right=info.width, bottom=info.height, src_screen_id=screen_id)
+        self.fifo.sync()
+        raw = self.transport.vram.read(offset, nbytes)
+        return np.frombuffer(raw, "<u4").reshape(info.height, info.width) & 0x00FFFFFF
 
     # -- cursor ---------------------------------------------------------------------------
     @property
@@ -321,21 +516,31 @@ class Device:
         DEFINE_CURSOR with a 1 bpp AND mask (set = transparent) and a 32 bpp XOR image,
         the width padded to a multiple of 32 (QEMU steps mask rows by whole bytes, VMware by
         32-bit words: at multiples of 32 both agree)."""
+        self._check_open()
         img = np.asarray(rgba, dtype=np.uint8)
         if img.ndim != 3 or img.shape[2] != 4:
             raise SVGAError("a cursor image must be an (height, width, 4) RGBA array")
         h, w = img.shape[:2]
-        if not (1 <= w <= CURSOR_MAX and 1 <= h <= CURSOR_MAX):
-            raise SVGAError(f"cursor {w}x{h} is outside 1x1..{CURSOR_MAX}x{CURSOR_MAX}")
+        self.enable()
+        alpha = self.fifo.offers(commands.Cmd.DEFINE_ALPHA_CURSOR)
+        limit = KIT_CURSOR_MAX if alpha else CURSOR_MAX
+        if not (1 <= w <= limit and 1 <= h <= limit):
+            raise SVGAError(f"cursor {w}x{h} is outside 1x1..{limit}x{limit}")
         hx, hy = hotspot
         if not (0 <= hx < w and 0 <= hy < h):
             raise SVGAError(f"cursor hotspot {hx},{hy} is outside the {w}x{h} image")
-        self.enable()
-        if self.fifo.offers(commands.Cmd.DEFINE_ALPHA_CURSOR):
-            bgra = img[..., [2, 1, 0, 3]].tobytes()
+        if alpha:
+            need = 4 * (6 + w * h)
+            if need > largest_command(self.mem_size):
+                raise SVGAError(f"a {w}x{h} alpha cursor needs {need} bytes of FIFO; the "
+                                f"{self.mem_size}-byte FIFO holds at most {largest_command(self.mem_size)}")
+            # The kit: "alpha cursors use pre-multiplied alpha" (docs/svga-kit.md 'Cursors').
+            pm = img.copy()
+            a = img[..., 3:4].astype(np.uint32)
+            pm[..., :3] = (img[..., :3].astype(np.uint32) * a + 127) // 255
             self.fifo.send(commands.Cmd.DEFINE_ALPHA_CURSOR, id=0, hotspot_x=hx, hotspot_y=hy,
-                           width=w, height=h, image=bgra)
-            self._cursor_shape = (img.copy(), hx, hy, True)  # for screenshot(composite=True)
+                           width=w, height=h, image=pm[..., [2, 1, 0, 3]].tobytes())
+            self._cursor_shape = (pm, hx, hy, True)  # for screenshot(composite=True)
         elif self.fifo.offers(commands.Cmd.DEFINE_CURSOR):
             pw = (w + 31) // 32 * 32
             opaque = np.zeros((h, pw), dtype=bool)
@@ -351,14 +556,24 @@ class Device:
         else:
             raise SVGAError("this device offers no hardware cursor (no CURSOR capability)")
 
-    def move_cursor(self, x: int, y: int, visible: bool = True) -> None:
+    def move_cursor(self, x: int, y: int, visible: bool = True, screen: int | None = None) -> None:
         """Place (and show or hide) the hardware cursor: FIFO cursor bypass 3 when offered,
-        else the legacy CURSOR_* registers (QEMU moves it only on the CURSOR_ON write)."""
+        else the legacy CURSOR_* registers (QEMU moves it only on the CURSOR_ON write).
+        ``screen``: a Screen Object id the position is relative to (SVGA_FIFO_CURSOR_SCREEN_ID);
+        None: virtual coordinates (docs/svga-kit.md 'Cursor screen id')."""
+        self._check_open()
         if not self.has_cursor:
             raise SVGAError("this device offers no hardware cursor (no CURSOR capability)")
-        self._cursor_at = (x, y, visible)  # for screenshot(composite=True)
+        screen_objects = self.fifo.initialised and bool(self.fifo_caps & _SCREEN_CAPS)
+        if screen is not None and not screen_objects:
+            raise SVGAError("a cursor position relative to a screen needs Screen Objects "
+                            "(SVGA_FIFO_CAP_SCREEN_OBJECT or SCREEN_OBJECT_2), which this device lacks")
+        if screen is None:
+            self._cursor_at = (x, y, visible)  # for screenshot(composite=True)
         if self.fifo.has_cap(FifoCap.CURSOR_BYPASS_3):
             mem = self.transport.fifo
+            if screen_objects and self.fifo.reg_valid(FifoReg.CURSOR_SCREEN_ID):
+                mem.write32(FifoReg.CURSOR_SCREEN_ID * 4, SVGA_ID_INVALID if screen is None else screen)
             mem.write32(FifoReg.CURSOR_ON * 4, int(visible))
             mem.write32(FifoReg.CURSOR_X * 4, x & 0xFFFFFFFF)
             mem.write32(FifoReg.CURSOR_Y * 4, y & 0xFFFFFFFF)
@@ -374,14 +589,17 @@ class Device:
     # -- synchronisation --------------------------------------------------------------------
     def fence(self) -> int:
         """Insert a fence (FIFO_CAP_FENCE) and return it; see :meth:`wait_fence`."""
+        self._check_open()
         return self.fifo.insert_fence()
 
     def wait_fence(self, fence: int) -> None:
         """Wait until the device has passed ``fence`` (a full sync without fences)."""
+        self._check_open()
         self.fifo.sync_to_fence(fence)
 
     def sync(self) -> None:
         """Wait until the device has processed every command sent so far."""
+        self._check_open()
         self.fifo.sync()
 
     # -- reading back -----------------------------------------------------------------------
@@ -392,13 +610,26 @@ class Device:
         return np.frombuffer(raw, "<u4").reshape(mode.height, mode.pitch // 4)[:, : mode.width]
 
     def screenshot_array(self, source: str = "display", cursor: bool = True,
-                         composite: bool = False) -> np.ndarray:
+                         composite: bool = False, screen: int | None = None) -> np.ndarray:
         """(h, w, 3) uint8 RGB. ``display``: what the device shows, where the transport can
         tell (model, QEMU screendump), else VRAM; ``vram``: the framebuffer memory.
         ``composite`` (display only): also draw the hardware cursor this driver last defined
         and placed, as the device shows it, where the transport cannot (QEMU's screendump
-        and VRAM never include it; the model draws its own)."""
+        and VRAM never include it; the model draws its own). With Screen Objects the display
+        is the bounding box of all screens; ``screen``: one screen only (the model shows it
+        as displayed; elsewhere its base layer is read back, see :meth:`read_screen`)."""
         self.sync()
+        if screen is not None:
+            self._need_screen_objects("a screenshot of one screen")
+            shot = getattr(self.transport, "screen_image", None)
+            if shot is not None:
+                if screen not in self.transport.screen_ids():  # type: ignore[attr-defined]
+                    raise SVGAError(f"screen {screen} does not exist on the device (screens: "
+                                    f"{self.transport.screen_ids() or 'none'})")  # type: ignore[attr-defined]
+                return shot(screen, with_cursor=cursor)
+            if screen not in self.screens:
+                raise SVGAError(f"screen {screen} was not defined by this driver")
+            return pixels.to_rgb(self.read_screen(screen))
         if source == "display":
             img = self.transport.display_image(with_cursor=cursor or composite)
             if img is not None:
@@ -433,8 +664,11 @@ class Device:
         return out
 
     def screenshot(self, source: str = "display", cursor: bool = True,
-                   composite: bool = False) -> Image.Image:
-        return Image.fromarray(self.screenshot_array(source, cursor, composite), "RGB")
+                   composite: bool = False, screen: int | None = None) -> Image.Image:
+        img = self.screenshot_array(source, cursor, composite, screen)
+        if img.shape[0] == 0 or img.shape[1] == 0:
+            raise SVGAError("the display is empty (a 0x0 mode and no screens): nothing to save")
+        return Image.fromarray(img, "RGB")
 
     # -- life cycle -------------------------------------------------------------------------
     def close(self, disable: bool = False) -> None:
@@ -442,7 +676,6 @@ class Device:
         also return the device to VGA mode. Idempotent."""
         if self._closed:
             return
-        self._closed = True
         try:
             if self.fifo.initialised:
                 try:
@@ -453,6 +686,7 @@ class Device:
                     if disable:
                         self.regs.write(Reg.ENABLE, 0)
         finally:
+            self._closed = True  # after the drain above, which goes through the public calls
             self._fb = None
             self.transport.close()
 
@@ -500,9 +734,27 @@ def open_transport(spec: str = "auto", *, profile: str = "vmware", qemu_display:
     )
 
 
-def open_device(spec: str = "auto", *, accel: str = "auto", **transport_options: Any) -> Device:
-    """Open a device (see :func:`open_transport` for ``spec``) and negotiate with it."""
+RECORD_ENV = "SVGA_RECORD"
+"""An environment variable naming a capture file: every open_device() records into it."""
+
+
+def open_device(spec: str = "auto", *, accel: str = "auto", record: str | None = None,
+                **transport_options: Any) -> Device:
+    """Open a device (see :func:`open_transport` for ``spec``) and negotiate with it.
+
+    ``record`` (or the environment variable ``SVGA_RECORD``) names a ``.svgacap`` file that
+    records everything the driver does to the device (svga.captures.recorder)."""
     transport = open_transport(spec, **transport_options)
+    record = record or os.environ.get(RECORD_ENV) or None
+    if record:
+        # The recorder lives in the tools layer (svga.captures): looked up by name at run time,
+        # as the CLI finds its extensions, so the driver imports nothing above itself.
+        recorder = importlib.import_module("svga.captures.recorder")
+        try:
+            transport = recorder.RecordingTransport(transport, record)
+        except BaseException:
+            transport.close()
+            raise
     try:
         return Device(transport, accel=accel)
     except BaseException:

@@ -126,7 +126,7 @@ def test_bad_input_is_one_line_and_nonzero(capsys):
     assert code == 1 and "outside the device" in err
     with pytest.raises(SystemExit) as e:
         main(["mode", "big", "--device", "model"])
-    assert e.value.code == 2
+    assert e.value.code == 1  # usage errors too: one line, exit 1 (README)
     code, _, err = run(capsys, "demo", "--device", "model", "--out", "/nonexistent/dir/x.png")
     assert code == 1 and "cannot write /nonexistent/dir/x.png" in err
 

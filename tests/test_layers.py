@@ -11,7 +11,7 @@ LAYERS = {  # module prefix -> layer, most specific first
     "svga.facts": 1,
     "svga.transport": 2, "svga.model": 2,
     "svga.fifo": 3, "svga.device": 3,
-    "svga.tools": 4, "svga.lab": 4, "svga.qa": 4, "svga.__main__": 4,
+    "svga.tools": 4, "svga.captures": 4, "svga.lab": 4, "svga.qa": 4, "svga.__main__": 4,
 }
 NAMES = ["protocol", "device facts", "transport", "driver", "tools"]
 

@@ -91,7 +91,8 @@ def test_capabilities_per_profile() -> None:
     assert regs("qemu")[1][Reg.CAPABILITIES] == 0x3
     assert regs("qemu", cursor=True)[1][Reg.CAPABILITIES] == 0xE3
     assert regs("qemu-cursor")[1][Reg.CAPABILITIES] == 0xE3
-    assert regs("vmware")[1][Reg.CAPABILITIES] == 0x1 | 0x2 | 0x20 | 0x40 | 0x80 | 0x200 | 0x8000 | 0x20000
+    assert regs("vmware")[1][Reg.CAPABILITIES] == (0x2 | 0x20 | 0x40 | 0x80 | 0x200 | 0x8000 | 0x20000
+                                                   | 0x100000 | 0x400000 | 0x800000)
 
 
 def test_qemu_fixed_registers() -> None:
@@ -112,8 +113,8 @@ def test_vmware_fixed_registers_and_fifo_caps_in_memory() -> None:
     assert r[Reg.MEM_REGS] == 291
     assert r[Reg.MEM_SIZE] == 256 * 1024
     # FIFO caps FENCE 1<<0, CURSOR_BYPASS_3 1<<4, ESCAPE 1<<5, RESERVE 1<<6,
-    # SCREEN_OBJECT 1<<7, SCREEN_OBJECT_2 1<<9: there before the driver starts.
-    assert t.fifo.read32(FifoReg.CAPABILITIES * 4) == 0x1 | 0x10 | 0x20 | 0x40 | 0x80 | 0x200
+    # SCREEN_OBJECT 1<<7, GMR2 1<<8, SCREEN_OBJECT_2 1<<9: there before the driver starts.
+    assert t.fifo.read32(FifoReg.CAPABILITIES * 4) == 0x1 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200
     assert t.fifo.read32(FifoReg.FLAGS * 4) == 0
 
 
@@ -140,7 +141,7 @@ def test_fifo_caps_reasserted_at_config_done() -> None:
     t.fifo.write(0, bytes(4096))  # a driver that clears FIFO memory first
     g = Guest(t).setup()  # MIN = 291 * 4: the extended FIFO is on
     assert g.fifo_min == 1164
-    assert t.fifo.read32(FifoReg.CAPABILITIES * 4) == 0x2F1
+    assert t.fifo.read32(FifoReg.CAPABILITIES * 4) == 0x3F1
 
 
 def test_fifo_caps_not_written_into_a_legacy_ring() -> None:
@@ -206,12 +207,14 @@ def test_qemu_bits_per_pixel_clears_config_done() -> None:
     assert g.stop == g.next_cmd
 
 
-def test_vmware_refuses_other_bits_per_pixel() -> None:
+@pytest.mark.parametrize("bpp", [8, 16])
+def test_vmware_ignores_other_bits_per_pixel(bpp: int) -> None:
+    # svga_interface.txt: without SVGA_CAP_8BIT_EMULATION BITS_PER_PIXEL is read-only, and
+    # values other than 8 and HOST_BITS_PER_PIXEL are ignored (the kit's screen-cursor writes 8).
     _, r = regs("vmware")
     r[Reg.CONFIG_DONE] = 1
-    with pytest.raises(ModelError, match="BITS_PER_PIXEL 16"):
-        r[Reg.BITS_PER_PIXEL] = 16
-    assert r[Reg.CONFIG_DONE] == 1
+    r[Reg.BITS_PER_PIXEL] = bpp
+    assert (r[Reg.BITS_PER_PIXEL], r[Reg.CONFIG_DONE]) == (32, 1)
 
 
 def test_enable_storage() -> None:
@@ -306,10 +309,11 @@ def test_sync_and_busy_on_qemu_read_zero_and_busy_runs_nothing() -> None:
 def test_busy_on_vmware_processes_the_fifo() -> None:
     t = ModelTransport("vmware")
     g = Guest(t).setup()
-    g.send("RECT_FILL", color=0xFF, x=0, y=0, width=1, height=1)
+    g.send("RECT_COPY", src_x=0, src_y=0, dest_x=1, dest_y=0, width=1, height=1)
+    t.vram.write32(0, 0xFF)  # before the run: the copy reads it
     assert g.regs[Reg.BUSY] == 0
     assert g.stop == g.next_cmd
-    assert g.fb()[0, 0] == 0xFF
+    assert g.fb()[0, 1] == 0xFF
 
 
 def test_reset_keeps_mode_and_scratch() -> None:

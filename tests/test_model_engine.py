@@ -3,6 +3,7 @@ BUSY, and how bad commands are reported (command name and FIFO offset) and skipp
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import numpy as np
@@ -11,14 +12,21 @@ from model_helpers import Guest
 
 from svga.commands import encode
 from svga.errors import ModelError
+from svga.facts.profiles import get_profile
 from svga.model import ModelTransport
-from svga.registers import FifoReg, Reg
+from svga.registers import Cap, FifoReg, Reg
+
+VMWARE = get_profile("vmware")
+VMWARE_RECT_FILL = dataclasses.replace(VMWARE, capabilities=VMWARE.capabilities | Cap.RECT_FILL)
+"""A kit device that still reports the deprecated RECT_FILL bit (as older hosts did): RECT_FILL
+is these tests' sample command; a current host's profile has no RECT_FILL."""
 
 
 def guest(profile: str = "vmware", **kw: int) -> Guest:
     """A set-up device; on qemu also refreshed once, so that fills use the mode's stride
-    (QEMU's stale-surface quirk is tested in test_model_executor.py)."""
-    g = Guest(ModelTransport(profile)).setup(**kw)
+    (QEMU's stale-surface quirk is tested in test_model_executor.py). ``vmware``: with the
+    RECT_FILL bit (see VMWARE_RECT_FILL)."""
+    g = Guest(ModelTransport(VMWARE_RECT_FILL if profile == "vmware" else profile)).setup(**kw)
     if profile == "qemu":
         g.t.display_image()
     return g
@@ -159,7 +167,7 @@ def test_incomplete_command_is_an_error_and_stays(profile: str) -> None:
 
 
 def test_command_larger_than_the_ring_is_reported_as_never_fitting() -> None:
-    g = Guest(ModelTransport("vmware", fifo_size=64 * 1024)).setup()
+    g = Guest(ModelTransport(VMWARE_RECT_FILL, fifo_size=64 * 1024)).setup()
     start = g.push(encode("DEFINE_ALPHA_CURSOR", id=0, hotspot_x=0, hotspot_y=0, width=4, height=4,
                           image=bytes(64)))
     # Rewrite the size words to 200x200 (160000 bytes of image: more than the ring holds).
@@ -221,10 +229,10 @@ def test_qemu_refuses_what_it_does_not_offer_and_skips_it(name: str, fields: dic
     assert ("would lose the command boundaries" in str(info.value)) is desync
 
 
-def test_vmware_does_not_offer_gmr2_or_rop() -> None:
+def test_vmware_does_not_offer_rop() -> None:
     g = guest("vmware")
-    bad = g.push(encode("DEFINE_GMR2", gmr_id=1, num_pages=1))
-    with pytest.raises(ModelError, match=f"DEFINE_GMR2 at FIFO offset {bad}: not offered.*SVGA_CAP_GMR2"):
+    bad = g.push(encode("RECT_ROP_FILL", color=0, x=0, y=0, width=1, height=1, rop=3))
+    with pytest.raises(ModelError, match=f"RECT_ROP_FILL at FIFO offset {bad}: not offered.*RASTER_OP"):
         g.sync()
 
 

@@ -3,6 +3,9 @@ numpy computation of the same operation, and each bounds check with its message.
 
 from __future__ import annotations
 
+import dataclasses
+import struct
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,14 +14,26 @@ from model_helpers import Guest
 
 from svga.commands import GMR_FRAMEBUFFER, encode
 from svga.errors import ModelError
+from svga.facts.profiles import get_profile
 from svga.model import ModelTransport
-from svga.registers import Reg
+from svga.registers import Cap, Reg
 
 W, H = 800, 600
 
 
+VMWARE = get_profile("vmware")
+VMWARE_RECT_FILL = dataclasses.replace(VMWARE, capabilities=VMWARE.capabilities | Cap.RECT_FILL)
+"""A kit device that still reports the deprecated RECT_FILL bit (older hosts did), for the tests
+of RECT_FILL itself; a current host's profile (``vmware-current`` here) has none."""
+
+
 def guest(profile: str = "vmware", width: int = W, height: int = H, **kw: object) -> Guest:
-    g = Guest(ModelTransport(profile, **kw)).setup(width, height)  # type: ignore[arg-type]
+    chosen: object = profile
+    if profile == "vmware" and not kw:
+        chosen = VMWARE_RECT_FILL
+    elif profile == "vmware-current":
+        chosen = "vmware"
+    g = Guest(ModelTransport(chosen, **kw)).setup(width, height)  # type: ignore[arg-type]
     if profile.startswith("qemu"):
         g.t.display_image()  # a refresh: the surface follows the mode
     return g
@@ -105,11 +120,12 @@ def test_update_records_damage() -> None:
     assert list(g.t.state.damage) == [(1, 2, 3, 4), (5, 6, 7, 8)]
 
 
-def test_update_outside_on_vmware_is_an_error() -> None:
+def test_update_outside_on_vmware_is_clipped_to_the_mode() -> None:
+    # svga_reg.h: UPDATE copies the GFB "to any screens which intersect" the rectangle.
     g = guest("vmware")
-    off = g.send("UPDATE", x=0, y=0, width=801, height=1)
-    with pytest.raises(ModelError, match=f"^UPDATE at FIFO offset {off}: rectangle 0,0 801x1 is outside"):
-        g.sync()
+    g.send("UPDATE", x=0, y=0, width=801, height=1)
+    g.sync()  # a note, not an error
+    assert list(g.t.state.damage) == [(0, 0, 800, 1)]
 
 
 def test_update_outside_on_qemu_is_a_full_screen_update() -> None:
@@ -168,7 +184,7 @@ GMRFB_PITCH = 1024
 
 
 def gmrfb_guest() -> tuple[Guest, np.ndarray, np.ndarray]:
-    g = guest("vmware")
+    g = guest("vmware-current")
     fb = random_fb(g, seed=3)
     src = np.random.default_rng(4).integers(0, 1 << 24, size=(100, GMRFB_PITCH // 4), dtype=np.uint32)
     g.t.vram.write(GMRFB_OFFSET, src.astype("<u4").tobytes())
@@ -177,19 +193,32 @@ def gmrfb_guest() -> tuple[Guest, np.ndarray, np.ndarray]:
     return g, fb, src
 
 
-def test_blit_gmrfb_to_screen_virtual_and_screen_relative() -> None:
+def test_blit_to_the_legacy_screen_writes_the_gfb() -> None:
+    # Before any DEFINE_SCREEN, screen 0 is the mode's legacy screen: its base layer is the GFB.
     g, fb, src = gmrfb_guest()
     expected = fb.copy()
     g.send("BLIT_GMRFB_TO_SCREEN", src_x=3, src_y=4, left=100, top=50, right=164, bottom=82,
            dest_screen_id=0xFFFFFFFF)
     expected[50:82, 100:164] = src[4:36, 3:67]
-    g.send("DEFINE_SCREEN", struct_size=28, id=1, flags=1, width=400, height=300, root_x=200, root_y=100,
-           extension=b"")
-    g.send("BLIT_GMRFB_TO_SCREEN", src_x=0, src_y=0, left=10, top=20, right=30, bottom=25, dest_screen_id=1)
-    expected[120:125, 210:230] = src[0:5, 0:20]
+    g.send("BLIT_GMRFB_TO_SCREEN", src_x=0, src_y=0, left=790, top=595, right=810, bottom=610,
+           dest_screen_id=0)  # clipped to the 800x600 screen
+    expected[595:600, 790:800] = src[0:5, 0:10]
     g.sync()
     assert np.array_equal(g.fb(), expected)
-    assert g.t.state.screens[1].root_x == 200
+
+
+def test_blit_to_a_defined_screen_writes_its_base_layer_not_the_gfb() -> None:
+    g, fb, src = gmrfb_guest()
+    # Right of the legacy screen 0 (800x600 at 0,0), so the blit reaches screen 1 only.
+    g.send("DEFINE_SCREEN", struct_size=28, id=1, flags=1, width=400, height=300, root_x=800, root_y=100,
+           extension=b"")
+    g.send("BLIT_GMRFB_TO_SCREEN", src_x=0, src_y=0, left=10, top=20, right=30, bottom=25, dest_screen_id=1)
+    g.sync()
+    assert np.array_equal(g.fb(), fb)  # the GFB is untouched
+    base = np.zeros((300, 400), dtype=np.uint32)
+    base[20:25, 10:30] = src[0:5, 0:20]
+    shown = g.t.screen_image(1)
+    assert np.array_equal(shown, np.stack([base >> 16 & 0xFF, base >> 8 & 0xFF, base & 0xFF], -1))
 
 
 def test_blit_screen_to_gmrfb() -> None:
@@ -199,7 +228,7 @@ def test_blit_screen_to_gmrfb() -> None:
     g.sync()
     out = np.frombuffer(g.t.vram.read(GMRFB_OFFSET, GMRFB_PITCH * 100), "<u4").reshape(100, -1)
     expected = src.copy()
-    expected[1:11, 2:22] = fb[500:510, 700:720]
+    expected[1:11, 2:22] = fb[500:510, 700:720] & 0xFFFFFF  # BGRX: the X byte is written as 0
     assert np.array_equal(out, expected)
 
 
@@ -216,28 +245,29 @@ def test_annotation_is_consumed_by_the_next_blit() -> None:
 
 
 @pytest.mark.parametrize(("cmd", "fields", "text"), [
-    ("BLIT_GMRFB_TO_SCREEN", {"src_x": 0, "src_y": 0, "left": 790, "top": 0, "right": 801, "bottom": 1,
-                              "dest_screen_id": 0}, "rectangle 790,0 11x1 is outside screen 0"),
-    ("BLIT_GMRFB_TO_SCREEN", {"src_x": 0, "src_y": 0, "left": 790, "top": 0, "right": 801, "bottom": 1,
-                              "dest_screen_id": 0xFFFFFFFF}, "screen rectangle 790,0 11x1 is outside the "
-                                                             "800x600 framebuffer"),
     ("BLIT_GMRFB_TO_SCREEN", {"src_x": 0, "src_y": 0, "left": 0, "top": 0, "right": 1, "bottom": 1,
                               "dest_screen_id": 5}, "screen 5 is not defined"),
     ("BLIT_GMRFB_TO_SCREEN", {"src_x": -1, "src_y": 0, "left": 0, "top": 0, "right": 1, "bottom": 1,
-                              "dest_screen_id": 0}, "GMRFB rectangle -1,0 1x1"),
+                              "dest_screen_id": 0}, "GMRFB point -1,0 is left of or above"),
     ("BLIT_GMRFB_TO_SCREEN", {"src_x": 0, "src_y": 9000, "left": 0, "top": 0, "right": 1, "bottom": 1,
-                              "dest_screen_id": 0}, "is outside the 16777216-byte VRAM"),
+                              "dest_screen_id": 0}, "are outside GMR 0xfffffffe (16777216 bytes)"),
     ("BLIT_GMRFB_TO_SCREEN", {"src_x": 0, "src_y": 0, "left": 5, "top": 0, "right": 4, "bottom": 1,
                               "dest_screen_id": 0}, "is inverted"),
     ("BLIT_SCREEN_TO_GMRFB", {"dest_x": 0, "dest_y": 0, "left": 0, "top": 0, "right": 1, "bottom": 1,
-                              "src_screen_id": 0xFFFFFFFF}, "screen 4294967295 is not defined"),
+                              "src_screen_id": 0xFFFFFFFF}, "the source screen is SVGA_ID_INVALID"),
+    ("BLIT_SCREEN_TO_GMRFB", {"dest_x": 0, "dest_y": 0, "left": 790, "top": 0, "right": 801, "bottom": 1,
+                              "src_screen_id": 0}, "rectangle 790,0 11x1 is outside screen 0 (800x600)"),
     ("DEFINE_GMRFB", {"gmr_id": 3, "offset": 0, "bytes_per_line": 4, "format": 32 | 24 << 8},
-     "GMR 0x3: the model has only GMR_FRAMEBUFFER"),
-    ("DEFINE_GMRFB", {"gmr_id": GMR_FRAMEBUFFER, "offset": 0, "bytes_per_line": 4, "format": 16 | 16 << 8},
-     "format 16 bpp depth 16"),
+     "GMR 0x3 is not defined"),
+    ("DEFINE_GMRFB", {"gmr_id": GMR_FRAMEBUFFER, "offset": 0, "bytes_per_line": 4, "format": 8 | 8 << 8},
+     "format 8 bpp depth 8 is not a GMRFB format"),
+    ("DEFINE_GMRFB", {"gmr_id": GMR_FRAMEBUFFER, "offset": 0, "bytes_per_line": 4,
+                      "format": 32 | 24 << 8 | 1 << 16}, "the reserved bits 16-31 must be zero"),
     ("DESTROY_SCREEN", {"screen_id": 9}, "screen 9 is not defined"),
     ("DEFINE_SCREEN", {"struct_size": 28, "id": 1, "flags": 1, "width": 0, "height": 10, "root_x": 0,
                        "root_y": 0, "extension": b""}, "screen size 0x10"),
+    ("DEFINE_SCREEN", {"struct_size": 28, "id": 1, "flags": 2, "width": 8, "height": 8, "root_x": 0,
+                       "root_y": 0, "extension": b""}, "lack SVGA_SCREEN_MUST_BE_SET"),
 ])
 def test_screen_object_errors(cmd: str, fields: dict[str, int], text: str) -> None:
     g, fb, _ = gmrfb_guest()
@@ -250,15 +280,15 @@ def test_screen_object_errors(cmd: str, fields: dict[str, int], text: str) -> No
 
 
 def test_blit_without_gmrfb() -> None:
-    g = guest("vmware")
+    g = guest("vmware-current")
     off = g.send("BLIT_GMRFB_TO_SCREEN", src_x=0, src_y=0, left=0, top=0, right=1, bottom=1, dest_screen_id=0)
     with pytest.raises(ModelError, match=f"BLIT_GMRFB_TO_SCREEN at FIFO offset {off}: no GMRFB"):
         g.sync()
 
 
 def test_screens_bookkeeping_and_mode_change() -> None:
-    g = guest("vmware")
-    backing = bytes(range(16))
+    g = guest("vmware-current")
+    backing = struct.pack("<4I", GMR_FRAMEBUFFER, 4 << 20, 640 * 4, 0)
     g.send("DEFINE_SCREEN", struct_size=44, id=2, flags=3, width=640, height=480, root_x=-10, root_y=5,
            extension=backing)
     g.sync()
@@ -270,12 +300,30 @@ def test_screens_bookkeeping_and_mode_change() -> None:
     g.send("DEFINE_SCREEN", struct_size=28, id=3, flags=1, width=10, height=10, root_x=0, root_y=0,
            extension=b"")
     g.sync()
+    g.regs[Reg.WIDTH] = 800  # the same value: not a mode change
+    assert 3 in g.t.state.screens
     g.regs[Reg.WIDTH] = 1024  # a mode change deletes every screen but #0
-    assert g.t.state.screens == {}
+    assert g.t.state.screens == {} and g.t.state.legacy_screen
+
+
+@pytest.mark.parametrize(("backing", "text"), [
+    ((0, 0, 2560, 0), "is in GMR 0x0, not the GFB"),
+    ((GMR_FRAMEBUFFER, 100, 2560, 0), "offset 100 is not page aligned"),
+    ((GMR_FRAMEBUFFER, 0, 2556, 0), "pitch 2556 is less than a 32 bpp scanline (2560 bytes)"),
+    ((GMR_FRAMEBUFFER, 15 << 20, 2560, 0), "run past the 16777216-byte VRAM"),
+])
+def test_screen_object_2_backing_store_rules(backing: tuple[int, ...], text: str) -> None:
+    g = guest("vmware-current")
+    off = g.send("DEFINE_SCREEN", struct_size=44, id=1, flags=1, width=640, height=480, root_x=0,
+                 root_y=0, extension=struct.pack("<4I", *backing))
+    with pytest.raises(ModelError, match=f"DEFINE_SCREEN at FIFO offset {off}: the backing store") as info:
+        g.sync()
+    assert text in str(info.value) and info.value.key == "screen-backing"
+    assert 1 not in g.t.state.screens
 
 
 def test_escape_is_consumed() -> None:
-    g = guest("vmware")
+    g = guest("vmware")  # with RECT_FILL
     g.send("ESCAPE", nsid=0, size=12, data=bytes(range(12)))
     g.send("RECT_FILL", color=0x5, x=0, y=0, width=1, height=1)
     g.sync()

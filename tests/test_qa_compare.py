@@ -19,8 +19,14 @@ from test_qa_openqa import texture, tinycv  # noqa: E402
 
 
 def svga(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "svga", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, check=False, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "svga", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
@@ -38,7 +44,7 @@ def pair(tmp_path):
 def numpy_count(a, b, tol, excludes=(), mask=None):
     diff = (np.abs(a.astype(int) - b.astype(int)) > tol).any(axis=2)
     for x, y, w, h in excludes:
-        diff[y:y + h, x:x + w] = False
+        diff[y : y + h, x : x + w] = False
     if mask is not None:
         diff &= mask
     return int(diff.sum())
@@ -65,7 +71,9 @@ def test_max_diff_pixels_excludes_and_mask(pair, tmp_path):
     n = numpy_count(a, b, 0)
     assert svga("compare", d / "b.png", d / "a.png", "--max-diff-pixels", n).returncode == 0
     assert svga("compare", d / "b.png", d / "a.png", "--max-diff-pixels", n - 1).returncode == 1
-    p = svga("compare", d / "b.png", d / "a.png", "--exclude", "30,10,5,10", "--exclude", "150,100,1,1", "--json")
+    p = svga(
+        "compare", d / "b.png", d / "a.png", "--exclude", "30,10,5,10", "--exclude", "150,100,1,1", "--json"
+    )
     assert p.returncode == 0 and json.loads(p.stdout)["differing_pixels"] == 0
     mask = np.zeros((120, 160, 3), np.uint8)
     mask[:, :100] = 255
@@ -91,12 +99,32 @@ def test_needle_match_and_diff_picture(tmp_path):
     rng = np.random.default_rng(5)
     img = texture(rng, 320, 240)
     Image.fromarray(img).save(tmp_path / "shot.png")
-    p = svga("needle", "create", tmp_path / "shot.png", "--area", "20,30,100,40", "--area", "150,100,60,60:match=90",
-             "--exclude", "250,10,30,30", "--tag", "desk", "-o", tmp_path / "n" / "desk.json")
+    p = svga(
+        "needle",
+        "create",
+        tmp_path / "shot.png",
+        "--area",
+        "20,30,100,40",
+        "--area",
+        "150,100,60,60:match=90",
+        "--exclude",
+        "250,10,30,30",
+        "--tag",
+        "desk",
+        "-o",
+        tmp_path / "n" / "desk.json",
+    )
     assert p.returncode == 0, p.stderr
     moved = np.roll(img, (4, -6), axis=(0, 1))
     Image.fromarray(moved).save(tmp_path / "moved.png")
-    p = svga("compare", tmp_path / "moved.png", tmp_path / "n" / "desk.json", "--json", "--diff", tmp_path / "d.png")
+    p = svga(
+        "compare",
+        tmp_path / "moved.png",
+        tmp_path / "n" / "desk.json",
+        "--json",
+        "--diff",
+        tmp_path / "d.png",
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert [a["found"] for a in out["areas"] if a["type"] == "match"] == [[14, 34], [144, 104]]
@@ -109,13 +137,31 @@ def test_needle_match_and_diff_picture(tmp_path):
 def test_needle_create_writes_what_needle_pm_reads(tmp_path):
     img = texture(np.random.default_rng(8), 200, 150)
     Image.fromarray(img).save(tmp_path / "s.png")
-    p = svga("needle", "create", tmp_path / "s.png", "--area", "10,10,50,30:margin=20", "--ocr", "100,100,40,20",
-             "--tag", "b", "--tag", "a", "-o", tmp_path / "x.json")
+    p = svga(
+        "needle",
+        "create",
+        tmp_path / "s.png",
+        "--area",
+        "10,10,50,30:margin=20",
+        "--ocr",
+        "100,100,40,20",
+        "--tag",
+        "b",
+        "--tag",
+        "a",
+        "-o",
+        tmp_path / "x.json",
+    )
     assert p.returncode == 0
     data = json.loads((tmp_path / "x.json").read_text())
-    assert data == {"area": [{"xpos": 10, "ypos": 10, "width": 50, "height": 30, "type": "match", "margin": 20},
-                             {"xpos": 100, "ypos": 100, "width": 40, "height": 20, "type": "ocr"}],
-                    "properties": [], "tags": ["a", "b"]}
+    assert data == {
+        "area": [
+            {"xpos": 10, "ypos": 10, "width": 50, "height": 30, "type": "match", "margin": 20},
+            {"xpos": 100, "ypos": 100, "width": 40, "height": 20, "type": "ocr"},
+        ],
+        "properties": [],
+        "tags": ["a", "b"],
+    }
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.png").convert("RGB")), img)
     ref = tinycv([(tmp_path / "s.png", tmp_path / "x.json")])[0]
     assert ref["ok"] == 1 and ref["areas"][0]["similarity"] == 1
@@ -150,7 +196,9 @@ def test_bad_inputs(pair, tmp_path):
 
 def needle(tmp_path: Path, name: str, areas, png_size=(160, 120), text: str | None = None) -> Path:
     rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 256, (png_size[1], png_size[0], 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    Image.fromarray(rng.integers(0, 256, (png_size[1], png_size[0], 3), dtype=np.uint8)).save(
+        tmp_path / f"{name}.png"
+    )
     (tmp_path / f"{name}.json").write_text(text if text is not None else json.dumps({"area": areas}))
     return tmp_path / f"{name}.json"
 
@@ -158,17 +206,34 @@ def needle(tmp_path: Path, name: str, areas, png_size=(160, 120), text: str | No
 def test_bad_needles(pair, tmp_path):
     d, _, _ = pair
     shot = d / "a.png"
-    one_line_error(svga("compare", shot, needle(tmp_path, "nomatch", [{"xpos": 1, "ypos": 1, "width": 5,
-                                                                         "height": 5, "type": "exclude"}])),
-                   "no match area")
+    one_line_error(
+        svga(
+            "compare",
+            shot,
+            needle(tmp_path, "nomatch", [{"xpos": 1, "ypos": 1, "width": 5, "height": 5, "type": "exclude"}]),
+        ),
+        "no match area",
+    )
     one_line_error(svga("compare", shot, needle(tmp_path, "empty", [])), "no match area")
-    one_line_error(svga("compare", shot, needle(tmp_path, "outside", [{"xpos": 150, "ypos": 0, "width": 20,
-                                                                         "height": 5}])), "outside the 160x120")
+    one_line_error(
+        svga(
+            "compare", shot, needle(tmp_path, "outside", [{"xpos": 150, "ypos": 0, "width": 20, "height": 5}])
+        ),
+        "outside the 160x120",
+    )
     one_line_error(svga("compare", shot, needle(tmp_path, "badjson", [], text='{"area": [')), "bad JSON")
-    one_line_error(svga("compare", shot, needle(tmp_path, "other", [{"xpos": 1, "ypos": 1, "width": 5,
-                                                                       "height": 5}], png_size=(100, 80))),
-                   "100x80", "160x120")
-    one_line_error(svga("compare", shot, needle(tmp_path, "type", [{"width": 5, "height": 5, "type": "x"}])), "type")
+    one_line_error(
+        svga(
+            "compare",
+            shot,
+            needle(tmp_path, "other", [{"xpos": 1, "ypos": 1, "width": 5, "height": 5}], png_size=(100, 80)),
+        ),
+        "100x80",
+        "160x120",
+    )
+    one_line_error(
+        svga("compare", shot, needle(tmp_path, "type", [{"width": 5, "height": 5, "type": "x"}])), "type"
+    )
     one_line_error(svga("compare", shot, needle(tmp_path, "zero", [{"xpos": 1, "ypos": 1}])), "empty")
     (tmp_path / "nopng.json").write_text(json.dumps({"area": [{"width": 5, "height": 5}]}))
     one_line_error(svga("compare", shot, tmp_path / "nopng.json"), "PNG", "missing")
@@ -182,14 +247,22 @@ def test_bad_needles(pair, tmp_path):
 def test_bad_needle_create(tmp_path, pair):
     d, _, _ = pair
     one_line_error(svga("needle", "create", d / "a.png", "-o", tmp_path / "x.json"), "match area")
-    one_line_error(svga("needle", "create", d / "a.png", "--area", "1,2,3", "-o", tmp_path / "x.json"), "X,Y,W,H")
-    one_line_error(svga("needle", "create", d / "a.png", "--area", "150,1,30,3", "-o", tmp_path / "x.json"),
-                   "outside")
-    one_line_error(svga("needle", "create", d / "a.png", "--area", "1,1,3,3:match=x", "-o", tmp_path / "x.json"),
-                   "match")
-    one_line_error(svga("needle", "create", d / "a.png", "--area", "1,1,3,3", "-o", tmp_path / "x.txt"), ".json")
-    one_line_error(svga("needle", "create", tmp_path / "nope.png", "--area", "1,1,3,3", "-o", tmp_path / "x.json"),
-                   "no such file")
+    one_line_error(
+        svga("needle", "create", d / "a.png", "--area", "1,2,3", "-o", tmp_path / "x.json"), "X,Y,W,H"
+    )
+    one_line_error(
+        svga("needle", "create", d / "a.png", "--area", "150,1,30,3", "-o", tmp_path / "x.json"), "outside"
+    )
+    one_line_error(
+        svga("needle", "create", d / "a.png", "--area", "1,1,3,3:match=x", "-o", tmp_path / "x.json"), "match"
+    )
+    one_line_error(
+        svga("needle", "create", d / "a.png", "--area", "1,1,3,3", "-o", tmp_path / "x.txt"), ".json"
+    )
+    one_line_error(
+        svga("needle", "create", tmp_path / "nope.png", "--area", "1,1,3,3", "-o", tmp_path / "x.json"),
+        "no such file",
+    )
 
 
 def test_help_teaches():

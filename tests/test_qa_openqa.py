@@ -27,9 +27,14 @@ SIZES = [(640, 480), (800, 600), (1024, 768), (260, 200)]
 def tinycv(pairs: list[tuple[Path, Path]], search_ratio: float = 0.0) -> list[dict]:
     assert shutil.which("perl"), "perl is needed (Debian's os-autoinst package brings it)"
     assert Path("/usr/lib/os-autoinst/needle.pm").exists(), "install Debian's os-autoinst package"
-    proc = subprocess.run(["perl", str(DRIVER), "--search-ratio", str(search_ratio)],
-                          input="".join(f"{s}\t{n}\n" for s, n in pairs), capture_output=True,
-                          text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        ["perl", str(DRIVER), "--search-ratio", str(search_ratio)],
+        input="".join(f"{s}\t{n}\n" for s, n in pairs),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == len(pairs), proc.stderr
@@ -52,7 +57,7 @@ def shifted(img: np.ndarray, dx: int, dy: int, fill: np.ndarray) -> np.ndarray:
     h, w = img.shape[:2]
     sx0, sx1 = max(0, -dx), min(w, w - dx)
     sy0, sy1 = max(0, -dy), min(h, h - dy)
-    out[sy0 + dy: sy1 + dy, sx0 + dx: sx1 + dx] = img[sy0:sy1, sx0:sx1]
+    out[sy0 + dy : sy1 + dy, sx0 + dx : sx1 + dx] = img[sy0:sy1, sx0:sx1]
     return out
 
 
@@ -75,8 +80,19 @@ def make_cases(root: Path) -> list[dict]:
             x, y = w - aw, h - ah
         return {"xpos": x, "ypos": y, "width": aw, "height": ah, "type": "match", **extra}
 
-    kinds = ["same", "shift-in", "shift-out", "noise", "bright", "block", "exclude", "multi",
-             "edge", "levels", "big-area"]
+    kinds = [
+        "same",
+        "shift-in",
+        "shift-out",
+        "noise",
+        "bright",
+        "block",
+        "exclude",
+        "multi",
+        "edge",
+        "levels",
+        "big-area",
+    ]
     i = 0
     for size_index, (w, h) in enumerate(SIZES):
         for kind in kinds:
@@ -91,8 +107,9 @@ def make_cases(root: Path) -> list[dict]:
                 elif kind == "shift-out":
                     areas = [area(w, h, margin=int(rng.choice([0, 10, 20])))]
                     d = areas[0].get("margin") or 50
-                    shot = shifted(base, d + int(rng.integers(3, 30)), int(rng.integers(-5, 6)),
-                                   texture(rng, w, h))
+                    shot = shifted(
+                        base, d + int(rng.integers(3, 30)), int(rng.integers(-5, 6)), texture(rng, w, h)
+                    )
                 elif kind == "noise":
                     sigma = [1.0, 4.0, 8.0, 16.0, 30.0][(rep + size_index) % 5]
                     shot = np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
@@ -103,42 +120,72 @@ def make_cases(root: Path) -> list[dict]:
                     a = areas[0]
                     bw, bh = max(2, a["width"] // int(rng.integers(2, 6))), max(2, a["height"] // 3)
                     bx, by = a["xpos"] + int(rng.integers(0, a["width"] - bw + 1)), a["ypos"] + 1
-                    shot[by: by + bh, bx: bx + bw] = rng.integers(0, 256, 3)
+                    shot[by : by + bh, bx : bx + bw] = rng.integers(0, 256, 3)
                 elif kind == "exclude":
                     a = areas[0]
-                    ex = {"xpos": a["xpos"] + 2, "ypos": a["ypos"] + 2, "width": a["width"] // 2,
-                          "height": a["height"] // 2, "type": "exclude"}
-                    shot[ex["ypos"]: ex["ypos"] + ex["height"], ex["xpos"]: ex["xpos"] + ex["width"]] = \
+                    ex = {
+                        "xpos": a["xpos"] + 2,
+                        "ypos": a["ypos"] + 2,
+                        "width": a["width"] // 2,
+                        "height": a["height"] // 2,
+                        "type": "exclude",
+                    }
+                    shot[ex["ypos"] : ex["ypos"] + ex["height"], ex["xpos"] : ex["xpos"] + ex["width"]] = (
                         rng.integers(0, 256, (ex["height"], ex["width"], 3))
+                    )
                     if rep % 2:
                         shot = np.clip(shot + rng.normal(0, 5, shot.shape), 0, 255).astype(np.uint8)
                     areas.append(ex)
                 elif kind == "multi":
                     areas = [area(w, h) for _ in range(3)]
-                    shot = np.clip(shifted(base, int(rng.integers(-8, 9)), int(rng.integers(-8, 9)), base)
-                                   + rng.normal(0, 3 + 4 * rep, base.shape), 0, 255).astype(np.uint8)
+                    shot = np.clip(
+                        shifted(base, int(rng.integers(-8, 9)), int(rng.integers(-8, 9)), base)
+                        + rng.normal(0, 3 + 4 * rep, base.shape),
+                        0,
+                        255,
+                    ).astype(np.uint8)
                     if rep == 1:
-                        areas.append({"xpos": 0, "ypos": 0, "width": w // 4, "height": h // 4, "type": "exclude"})
+                        areas.append(
+                            {"xpos": 0, "ypos": 0, "width": w // 4, "height": h // 4, "type": "exclude"}
+                        )
                 elif kind == "edge":
-                    areas = [area(w, h, edge=e) for e in (["left", "bottom"], ["right", "top"],
-                                                          ["corner", "top"])[rep]]
+                    areas = [
+                        area(w, h, edge=e)
+                        for e in (["left", "bottom"], ["right", "top"], ["corner", "top"])[rep]
+                    ]
                     shot = shifted(base, int(rng.integers(-20, 21)), int(rng.integers(-20, 21)), base)
                     shot = np.clip(shot + rng.normal(0, 6, shot.shape), 0, 255).astype(np.uint8)
                 elif kind == "levels":
-                    areas = [area(w, h, match=int(rng.choice([80, 90, 99, 100])),
-                                  margin=int(rng.choice([5, 20, 80])))]
-                    shot = np.clip(shifted(base, 3, -2, base) + rng.normal(0, 7, base.shape), 0, 255
-                                   ).astype(np.uint8)
+                    areas = [
+                        area(
+                            w,
+                            h,
+                            match=int(rng.choice([80, 90, 99, 100])),
+                            margin=int(rng.choice([5, 20, 80])),
+                        )
+                    ]
+                    shot = np.clip(shifted(base, 3, -2, base) + rng.normal(0, 7, base.shape), 0, 255).astype(
+                        np.uint8
+                    )
                 elif kind == "big-area":
-                    areas = [{"xpos": w // 8, "ypos": h // 8, "width": w * 3 // 4, "height": h * 3 // 4,
-                              "type": "match"}]
+                    areas = [
+                        {
+                            "xpos": w // 8,
+                            "ypos": h // 8,
+                            "width": w * 3 // 4,
+                            "height": h * 3 // 4,
+                            "type": "match",
+                        }
+                    ]
                     shot = np.clip(base + rng.normal(0, 2 + 3 * rep, base.shape), 0, 255).astype(np.uint8)
                 d = root / f"case{i:03d}"
                 d.mkdir()
                 Image.fromarray(base).save(d / "needle.png")
                 (d / "needle.json").write_text(json.dumps({"area": areas, "tags": [kind]}))
                 Image.fromarray(shot).save(d / "shot.png")
-                cases.append({"kind": kind, "size": (w, h), "shot": d / "shot.png", "needle": d / "needle.json"})
+                cases.append(
+                    {"kind": kind, "size": (w, h), "shot": d / "shot.png", "needle": d / "needle.json"}
+                )
     return cases
 
 
@@ -148,8 +195,14 @@ def cases(tmp_path_factory):
 
 
 def svga_compare(shot: Path, needle: Path, *extra: str) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "svga", "compare", str(shot), str(needle), "--json", *extra],
-                          capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "svga", "compare", str(shot), str(needle), "--json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
     assert proc.returncode in (0, 1), proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -218,9 +271,16 @@ def test_ocr_areas_are_reported_not_checked(tmp_path):
     base = texture(rng, 320, 240)
     Image.fromarray(base).save(tmp_path / "n.png")
     Image.fromarray(base).save(tmp_path / "s.png")
-    (tmp_path / "n.json").write_text(json.dumps({"area": [
-        {"xpos": 10, "ypos": 10, "width": 50, "height": 30},
-        {"xpos": 100, "ypos": 100, "width": 60, "height": 20, "type": "ocr"}]}))
+    (tmp_path / "n.json").write_text(
+        json.dumps(
+            {
+                "area": [
+                    {"xpos": 10, "ypos": 10, "width": 50, "height": 30},
+                    {"xpos": 100, "ypos": 100, "width": 60, "height": 20, "type": "ocr"},
+                ]
+            }
+        )
+    )
     ref = tinycv([(tmp_path / "s.png", tmp_path / "n.json")])[0]
     rc, out = svga_compare(tmp_path / "s.png", tmp_path / "n.json")
     assert ref["ok"] == 1 and rc == 0

@@ -36,7 +36,7 @@ def test_run_help_documents_the_choices(capsys):
 def test_bad_choice_is_a_usage_error():
     with pytest.raises(SystemExit) as e:
         cli.main(["run", "--source", "joystick"])
-    assert e.value.code == 2
+    assert e.value.code == 1  # one line and exit 1, as every error (README)
 
 
 def test_no_source_is_one_line_and_status_1(monkeypatch, capsys):

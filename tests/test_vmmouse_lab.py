@@ -232,3 +232,16 @@ def test_xorg_session_follows_the_pointer():
         assert abs(got[0] - want[0]) <= 1 and abs(got[1] - want[1]) <= 1, (got, want)
     assert r["daemon_status"] == 0
 
+
+def test_sigterm_with_a_button_held_releases_it():
+    # Issue 17 item 4: SIGTERM while the left button is held; the daemon releases it on the
+    # way out (its uinput device then goes away), so nothing stays pressed.
+    r = run_guest(["uinput", "--source", "backdoor", "--wakeup", "serio", "--frames", "3",
+                   "--term-after", "2"], [move(16384, 8192), button("left", True)])
+    assert r["found"], r.get("log")
+    assert r["frames"] == [
+        [[e.EV_ABS, e.ABS_X, 32768], [e.EV_ABS, e.ABS_Y, 16384]],
+        [[e.EV_KEY, e.BTN_LEFT, 1]],
+        [[e.EV_KEY, e.BTN_LEFT, 0]],                    # released at SIGTERM
+    ], r.get("log")
+    assert r["daemon_status"] == 0

@@ -224,6 +224,8 @@ def cmd_uinput(args: argparse.Namespace) -> dict:
                 frame = []
                 if args.hup_after and len(frames) == args.hup_after:
                     proc.send_signal(signal.SIGHUP)
+                if args.term_after and len(frames) == args.term_after:
+                    proc.send_signal(signal.SIGTERM)     # the release must still come out
             else:
                 frame.append([ev.type, ev.code, ev.value])
     result["frames"] = frames
@@ -356,6 +358,7 @@ def main() -> None:
     u.add_argument("--libinput", action="store_true")
     u.add_argument("--load-usbhid", action="store_true")
     u.add_argument("--hup-after", type=int, default=0, help="SIGHUP the daemon after this many frames")
+    u.add_argument("--term-after", type=int, default=0, help="SIGTERM the daemon after this many frames")
     x = sub.add_parser("xorg")
     x.add_argument("--source", default="backdoor")
     x.add_argument("--wakeup", default="serio")

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from svga.errors import SVGAError
 from vmmouse.daemon import Daemon, drop_privileges
@@ -42,6 +43,25 @@ backdoor source refuses to start (boot with psmouse.proto=imps, or unload psmous
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, ``vmmouse: error: ...``, and exit 1,
+    as every other error of the command (``--help`` still exits 0)."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see {self.prog} --help)"
+        self.exit(1, f"vmmouse: error: {' '.join(message.split())}{hint}\n")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: the count must be at least 1")
+    return value
+
+
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", choices=SOURCES, default="auto",
                    help="where pointer events come from: the vmmouse backdoor, a USB tablet, "
@@ -57,7 +77,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vmmouse", description=DESCRIPTION, epilog=EPILOG,
+    parser = _Parser(prog="vmmouse", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -81,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("events", help="print decoded packets (debugging; no uinput device)",
                         description="Open a source like `run` does and print each decoded packet.")
     _add_source_options(ev)
-    ev.add_argument("--count", type=int, default=None, metavar="N", help="stop after N packets")
+    ev.add_argument("--count", type=_count, default=None, metavar="N",
+                    help="stop after N packets (N >= 1)")
     return parser
 
 
@@ -165,6 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except (OverflowError, ValueError) as e:
+        # What a hostile device could still provoke past the checks of vmmouse.hid and the
+        # sink (a value evdev cannot write): one line, never a traceback (--verbose shows it).
+        if args.verbose:
+            raise
+        print(f"vmmouse: error: a value the bridge cannot pass on: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vmmouse.errors import ProtocolFault
 from vmmouse.events import Buttons, PointerEvent
 
 # Item types and tags (HID 1.11, 6.2.2.4-6.2.2.8).
@@ -34,9 +35,24 @@ USAGE_AC_PAN = PAGE_CONSUMER << 16 | 0x238
 BUTTON_USAGES = {PAGE_BUTTON << 16 | 1: Buttons.LEFT, PAGE_BUTTON << 16 | 2: Buttons.RIGHT,
                  PAGE_BUTTON << 16 | 3: Buttons.MIDDLE}
 
+# Limits on what a device may send, none above the kernel's own (docs/vmmouse.md 'Limits on
+# what a device sends'): a descriptor is read whole only up to MAX_DESCRIPTOR_BYTES, a report
+# only up to MAX_REPORT_BYTES; a Report Count above MAX_REPORT_COUNT, or a report of more bits
+# than MAX_REPORT_BYTES holds, is refused before anything is built from it; a value field is
+# 1..MAX_FIELD_BITS bits (evdev values are signed 32-bit).
+MAX_DESCRIPTOR_BYTES = 4096
+MAX_REPORT_BYTES = 4096
+MAX_REPORT_COUNT = 12288
+MAX_FIELD_BITS = 32
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
-class DescriptorError(ValueError):
-    """A report descriptor that cannot be parsed."""
+
+class DescriptorError(ProtocolFault, ValueError):
+    """A report descriptor that cannot be parsed, or that describes what cannot be read."""
+
+
+class ReportError(ProtocolFault, ValueError):
+    """An input report that does not fit its descriptor (too short, too long)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +78,7 @@ class Field:
     def extract(self, payload: bytes) -> int:
         """The field's value from a report payload (report-id byte already removed)."""
         if (self.bit_offset + self.bit_size + 7) // 8 > len(payload):
-            raise ValueError(f"a {len(payload)}-byte report is too short for a field at bit "
+            raise ReportError(f"a {len(payload)}-byte report is too short for a field at bit "
                              f"{self.bit_offset} of {self.bit_size} bits")
         value = (int.from_bytes(payload, "little") >> self.bit_offset) & ((1 << self.bit_size) - 1)
         if self.signed and value >> (self.bit_size - 1):
@@ -91,6 +107,9 @@ class _Globals:
 
 def _items(data: bytes):
     """(type, tag, data) for each short item; long items are skipped (none are defined)."""
+    if len(data) > MAX_DESCRIPTOR_BYTES:
+        raise DescriptorError(f"a {len(data)}-byte report descriptor is longer than the "
+                              f"{MAX_DESCRIPTOR_BYTES} bytes allowed")
     i = 0
     while i < len(data):
         prefix = data[i]
@@ -148,6 +167,8 @@ def parse_input_fields(descriptor: bytes) -> list[Field]:
                     raise DescriptorError("Pop without Push")
                 g = stack.pop()
         elif kind == LOCAL:
+            if len(usages) >= MAX_REPORT_COUNT:
+                raise DescriptorError(f"more than {MAX_REPORT_COUNT} usages before one main item")
             if tag == L_USAGE:
                 usages.append(full_usage(raw))
             elif tag == L_USAGE_MIN:
@@ -166,6 +187,7 @@ def parse_input_fields(descriptor: bytes) -> list[Field]:
                         raise DescriptorError(f"bad usage range {usage_min:#x}..{usage_max:#x}")
                     listed += range(usage_min, usage_max + 1)
                 offset = offsets.get(g.report_id, 0)
+                _check_input(g, offset)
                 if flags & FLAG_VARIABLE and not flags & FLAG_CONSTANT:
                     for n in range(g.report_count):
                         if not listed:
@@ -178,6 +200,28 @@ def parse_input_fields(descriptor: bytes) -> list[Field]:
             if tag in (MAIN_INPUT, MAIN_OUTPUT, MAIN_FEATURE, MAIN_COLLECTION, MAIN_END_COLLECTION):
                 usages, usage_min, usage_max = [], None, None
     return fields
+
+
+def _check_input(g: _Globals, offset: int) -> None:
+    """Refuse an Input item whose fields cannot be read: too many, too wide, or a report
+    longer than MAX_REPORT_BYTES (checked before any field is built, so a hostile count costs
+    nothing)."""
+    if g.report_count > MAX_REPORT_COUNT:
+        raise DescriptorError(f"Report Count {g.report_count} is more than the {MAX_REPORT_COUNT} allowed")
+    if g.report_size > 8 * MAX_REPORT_BYTES:
+        raise DescriptorError(f"Report Size {g.report_size} is more than a {MAX_REPORT_BYTES}-byte report")
+    if offset + g.report_size * g.report_count > 8 * MAX_REPORT_BYTES:
+        raise DescriptorError(f"report {g.report_id} would be longer than {MAX_REPORT_BYTES} bytes")
+
+
+def _check_value_field(name: str, f: Field) -> None:
+    """A field whose values become evdev values: 1..32 bits, a range that fits a signed
+    32-bit value, minimum <= maximum."""
+    if not 1 <= f.bit_size <= MAX_FIELD_BITS:
+        raise DescriptorError(f"{name} is {f.bit_size} bits wide (1..{MAX_FIELD_BITS} are read)")
+    if not INT32_MIN <= f.logical_min <= f.logical_max <= INT32_MAX:
+        raise DescriptorError(f"{name} has the logical range {f.logical_min}..{f.logical_max}, which "
+                              "is not a signed 32-bit range with minimum <= maximum")
 
 
 @dataclass(frozen=True)
@@ -199,7 +243,10 @@ class PointerLayout:
         return (bits + 7) // 8 + (1 if self.uses_report_ids else 0)
 
     def decode(self, report: bytes) -> PointerEvent | None:
-        """The event a report carries, or None for a report of another id."""
+        """The event a report carries, or None for a report of another id. ReportError for a
+        report too short for its fields or longer than MAX_REPORT_BYTES."""
+        if len(report) > MAX_REPORT_BYTES + 1:
+            raise ReportError(f"a {len(report)}-byte report is longer than {MAX_REPORT_BYTES} bytes")
         if self.uses_report_ids:
             if not report or report[0] != self.report_id:
                 return None
@@ -229,7 +276,11 @@ def pointer_layout(descriptor: bytes) -> PointerLayout | None:
         buttons = {b: by_usage[u] for u, b in BUTTON_USAGES.items() if u in by_usage}
         wheel = by_usage.get(USAGE_WHEEL)
         pan = by_usage.get(USAGE_AC_PAN)
-        return PointerLayout(report_id, uses_ids, x, y, buttons,
-                             wheel if wheel and wheel.relative else None,
-                             pan if pan and pan.relative else None)
+        wheel = wheel if wheel and wheel.relative else None
+        pan = pan if pan and pan.relative else None
+        for name, f in (("X", x), ("Y", y), ("the wheel", wheel), ("the horizontal wheel", pan),
+                        *((f"button {b.name.lower()}", bf) for b, bf in buttons.items())):
+            if f is not None:
+                _check_value_field(name, f)
+        return PointerLayout(report_id, uses_ids, x, y, buttons, wheel, pan)
     return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import IntEnum, IntFlag
 from typing import NamedTuple
 
+from vmmouse.errors import ProtocolFault
 from vmmouse.events import Buttons, PointerEvent
 
 # The backdoor: EAX = MAGIC, ECX = command, EBX = argument, DX = PORT, then a 32-bit `in`
@@ -56,6 +57,10 @@ QUEUE_PACKETS = QUEUE_WORDS // PACKET_WORDS
 ABS_MIN = 0
 ABS_MAX = 0xFFFF                   # absolute x and y range (QEMU <= 8.1 gives even values only)
                                    # (docs/vmmouse.md 'Packet layout', 'Absolute scaling')
+
+
+class PacketError(ProtocolFault, ValueError):
+    """A packet that is not PACKET_WORDS words."""
 
 
 class PacketFlag(IntFlag):
@@ -121,7 +126,7 @@ def decode_packet(words: tuple[int, int, int, int] | list[int], *, z_horizontal:
     (docs/vmmouse.md 'Wheel (Z)' and 'Horizontal wheel').
     """
     if len(words) != PACKET_WORDS:
-        raise ValueError(f"a vmmouse packet is {PACKET_WORDS} words, not {len(words)}")
+        raise PacketError(f"a vmmouse packet is {PACKET_WORDS} words, not {len(words)}")
     w0, w1, w2, w3 = (int(w) & 0xFFFFFFFF for w in words)
     z = _s8(w3)
     wheel = hwheel = 0

@@ -28,6 +28,8 @@ from vmmouse.errors import SetupError
 from vmmouse.events import Buttons, PointerEvent, PointerInfo
 
 HI_RES_PER_DETENT = 120
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1   # evdev values and absinfo are signed 32-bit
+WHEEL_MAX = INT32_MAX // HI_RES_PER_DETENT          # detents in one frame whose hi-res value fits
 UINPUT_NAME_MAX = 79          # python-evdev copies at most 79 bytes of the 80 the kernel keeps
                               # (docs/vmmouse.md 'uinput')
 
@@ -44,8 +46,18 @@ class EventWriter(Protocol):
     def syn(self) -> None: ...
 
 
+def check_info(info: PointerInfo) -> None:
+    """SetupError unless each axis range is a signed 32-bit range with min <= max (what
+    uinput's absinfo holds and uinput_validate_absinfo accepts: docs/vmmouse.md 'uinput')."""
+    for axis, (lo, hi) in (("X", info.x_range), ("Y", info.y_range)):
+        if not INT32_MIN <= lo <= hi <= INT32_MAX:
+            raise SetupError(f"the source's {axis} range {lo}..{hi} does not fit a uinput axis "
+                             "(signed 32-bit, minimum <= maximum)")
+
+
 def capabilities(info: PointerInfo) -> dict[int, list]:
     """The event codes the uinput device declares, for ``evdev.UInput(events=...)``."""
+    check_info(info)
     rel = [ecodes.REL_WHEEL, ecodes.REL_WHEEL_HI_RES]
     if info.hwheel:
         rel += [ecodes.REL_HWHEEL, ecodes.REL_HWHEEL_HI_RES]
@@ -65,6 +77,7 @@ class PointerBridge:
     """Keeps the state last written and writes only the difference, one frame per event."""
 
     def __init__(self, writer: EventWriter, info: PointerInfo) -> None:
+        check_info(info)
         self.writer = writer
         self.info = info
         self.buttons = Buttons.NONE
@@ -98,12 +111,16 @@ class PointerBridge:
             if now != (button in self.buttons):
                 out.append((ecodes.EV_KEY, code, int(now)))
         self.buttons = event.buttons
-        if event.wheel:
-            out.append((ecodes.EV_REL, ecodes.REL_WHEEL_HI_RES, event.wheel * HI_RES_PER_DETENT))
-            out.append((ecodes.EV_REL, ecodes.REL_WHEEL, event.wheel))
-        if event.hwheel and self.info.hwheel:
-            out.append((ecodes.EV_REL, ecodes.REL_HWHEEL_HI_RES, event.hwheel * HI_RES_PER_DETENT))
-            out.append((ecodes.EV_REL, ecodes.REL_HWHEEL, event.hwheel))
+        # A wheel value past what a signed 32-bit hi-res value holds is clamped, not an error:
+        # the device sent it, and evdev cannot carry more.
+        wheel = self._clamp(event.wheel, (-WHEEL_MAX, WHEEL_MAX))
+        hwheel = self._clamp(event.hwheel, (-WHEEL_MAX, WHEEL_MAX))
+        if wheel:
+            out.append((ecodes.EV_REL, ecodes.REL_WHEEL_HI_RES, wheel * HI_RES_PER_DETENT))
+            out.append((ecodes.EV_REL, ecodes.REL_WHEEL, wheel))
+        if hwheel and self.info.hwheel:
+            out.append((ecodes.EV_REL, ecodes.REL_HWHEEL_HI_RES, hwheel * HI_RES_PER_DETENT))
+            out.append((ecodes.EV_REL, ecodes.REL_HWHEEL, hwheel))
         for etype, code, value in out:
             self.writer.write(etype, code, value)
         if out:

@@ -22,13 +22,14 @@ import errno
 import glob
 import logging
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from vmmouse.errors import NoDevice, SetupError
 from vmmouse.events import PointerEvent, PointerInfo
-from vmmouse.hid import DescriptorError, PointerLayout, pointer_layout
+from vmmouse.hid import MAX_DESCRIPTOR_BYTES, MAX_REPORT_BYTES, DescriptorError, PointerLayout, pointer_layout
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ def report_descriptor_length(hid_descriptor: bytes) -> int | None:
     data = bytes(hid_descriptor)
     while i + 1 < len(data):
         length, kind = data[i], data[i + 1]
-        if length < 2:
-            return None
+        if length < 2 or i + length > len(data):
+            return None  # a descriptor that claims more bytes than there are
         if kind == DT_HID and length >= 9:
             count = data[i + 5]
             for n in range(count):
@@ -126,8 +127,14 @@ def sysfs_report_descriptor(device: Any, interface: int, config: int, sysfs: str
                            "*", "report_descriptor")
     for path in sorted(glob.glob(pattern)):
         try:
-            with open(path, "rb") as f:
-                return f.read()
+            # O_NONBLOCK and regular files only: a sysfs attribute is one, and nothing planted
+            # in its place (a FIFO, a device) can block or feed the bridge for ever.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                # One byte more than allowed, so that pointer_layout refuses a longer one.
+                return f.read(MAX_DESCRIPTOR_BYTES + 1)
         except OSError:
             continue
     return None
@@ -150,9 +157,17 @@ def examine(device: Any, sysfs: str = "/sys") -> tuple[list[TabletCandidate], li
         if intf.bInterfaceClass != CLASS_HID or intf.bAlternateSetting != 0:
             continue
         number = intf.bInterfaceNumber
-        length = report_descriptor_length(bytes(getattr(intf, "extra_descriptors", b"") or b""))
+        try:
+            length = report_descriptor_length(bytes(getattr(intf, "extra_descriptors", b"") or b""))
+        except Exception as e:  # noqa: BLE001 - whatever a device sends, the device is skipped
+            notes.append(f"{ident} interface {number}: unreadable HID class descriptor ({e})")
+            continue
         if not length:
             notes.append(f"{ident} interface {number}: HID without a report descriptor length")
+            continue
+        if length > MAX_DESCRIPTOR_BYTES:
+            notes.append(f"{ident} interface {number}: a {length}-byte report descriptor is longer "
+                         f"than the {MAX_DESCRIPTOR_BYTES} bytes allowed")
             continue
         try:
             descriptor = _report_descriptor(device, config, number, length, sysfs)
@@ -169,6 +184,10 @@ def examine(device: Any, sysfs: str = "/sys") -> tuple[list[TabletCandidate], li
         ep = _interrupt_in(intf)
         if ep is None:
             notes.append(f"{ident} interface {number}: no interrupt IN endpoint")
+            continue
+        if not 1 <= ep.wMaxPacketSize <= MAX_REPORT_BYTES:
+            notes.append(f"{ident} interface {number}: interrupt IN packets of {ep.wMaxPacketSize} "
+                         f"bytes (1..{MAX_REPORT_BYTES} are read)")
             continue
         found.append(TabletCandidate(device, number, ep.bEndpointAddress, ep.wMaxPacketSize, layout,
                                      _product(device)))
@@ -234,6 +253,7 @@ class UsbTablet:
 
         try:
             data = bytes(self.device.read(self.candidate.endpoint, self.candidate.packet_size, timeout_ms))
+            data = data[: MAX_REPORT_BYTES + 2]  # libusb reads at most packet_size; a wrapper may not
         except usb.core.USBTimeoutError:
             return []
         except usb.core.USBError as e:
@@ -245,7 +265,7 @@ class UsbTablet:
         try:
             event = self.layout.decode(data)
         except ValueError as e:
-            log.warning("usb tablet: ignoring a short report %s (%s)", data.hex(), e)
+            log.warning("usb tablet: ignoring a report of %d bytes %s (%s)", len(data), data[:16].hex(), e)
             return []
         return [event] if event is not None else []
 

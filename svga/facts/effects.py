@@ -45,6 +45,11 @@ class E(StrEnum):
     NOT_OFFERED = "not-offered"
     FIFO_POINTERS = "fifo-pointers"
     INCOMPLETE = "incomplete"
+    SCREEN_UNDEFINED = "screen-undefined"
+    SCREEN_FLAGS = "screen-flags"
+    SCREEN_BACKING = "screen-backing"
+    GMRFB_FORMAT = "gmrfb-format"
+    GMR_ACCESS = "gmr-access"
     MODEL_REJECTS = "model-rejects"
     """Anything else the strict model refuses: a driver bug with no more specific name."""
 

@@ -4,7 +4,8 @@ strictly enforces them (the ``vmware`` profile), and the FIFO-size rule every de
 :data:`KIT_EFFECTS` gives each report name (:class:`~svga.facts.effects.E`) the effect a
 kit-conformant device has; :data:`STREAM_EFFECTS` are the things no device can take because of
 the stream itself (no length can be found for a command, or it never fits the ring). The
-facts are in docs/qemu-7.2.md ('FIFO protocol (developer kit)', 'Command table').
+facts are in docs/qemu-7.2.md ('FIFO protocol (developer kit)', 'Command table') and, for Screen
+Objects, GMRs and the capability bits, docs/svga-kit.md ('Screen Objects', 'GMRs').
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from svga.facts.effects import E, Effect, Impact
 from svga.registers import FIFO_MIN_SIZE_LEGACY
 
 B, N = Impact.BREAKS, Impact.NOT_AS_INTENDED
+KIT_CURSOR_MAX = 256
+"""Largest cursor side a kit device takes: the kit's screen-cursor defines 256x256 alpha cursors
+and a 100x98 mono one (docs/svga-kit.md 'Cursors'); the vmware profile's max_cursor."""
 FREE_DWORD = 4
 """The guest never fills the last dword of the ring: full would then look empty."""
 
@@ -55,9 +59,9 @@ KIT_EFFECTS: Mapping[E, Effect] = MappingProxyType({
            "or find the next command",
         "svga_reg.h SVGAFifoCmdId; docs/qemu-7.2.md 'Command table'"),
     E.RECT_OUTSIDE: Effect(
-        N, "only the part inside the mode is on the screen (UPDATE copies what intersects a screen); "
-           "the software model rejects it as a driver bug",
-        "svga_reg.h SVGA_CMD_UPDATE; docs/qemu-7.2.md 'Command table'"),
+        N, "only the part inside the mode is copied (UPDATE copies what intersects a screen); a fill, "
+           "a copy or a screen-to-GMRFB blit outside is not done at all",
+        "docs/svga-kit.md 'Choices where the kit is ambiguous'"),
     E.CURSOR_SIZE: Effect(
         N, "the device's cursor is at most that size; the cursor is not defined",
         "svga.facts.profiles max_cursor (what vmwgfx and QEMU use)"),
@@ -71,8 +75,29 @@ KIT_EFFECTS: Mapping[E, Effect] = MappingProxyType({
         N, "the mode does not fit the framebuffer memory; the mode is not set",
         "svga_reg.h SVGA_REG_FB_SIZE; docs/qemu-7.2.md 'Addresses and sizes'"),
     E.MODE_BPP: Effect(
-        N, "the profile has no SVGA_CAP_8BIT_EMULATION and this suite drives 32 bpp only",
-        "svga_reg.h SVGA_CAP_8BIT_EMULATION; docs/qemu-7.2.md 'Do'"),
+        N, "without SVGA_CAP_8BIT_EMULATION BITS_PER_PIXEL is read-only: the write is ignored and the "
+           "mode stays at 32 bpp",
+        "docs/svga-kit.md 'Capability bits'"),
+    E.SCREEN_UNDEFINED: Effect(
+        N, "the command names a screen that does not exist (never defined, destroyed, or deleted by a "
+           "mode change): nothing is drawn",
+        "docs/svga-kit.md 'Screen Objects'"),
+    E.SCREEN_FLAGS: Effect(
+        N, "svga_reg.h: SVGA_SCREEN_MUST_BE_SET 'must be set or results undefined'; the screen is not "
+           "defined",
+        "docs/svga-kit.md 'Screen Objects'"),
+    E.SCREEN_BACKING: Effect(
+        N, "SCREEN_OBJECT_2 needs a backing store in the GFB, page aligned, with a pitch of at least a "
+           "32 bpp scanline; the screen is not defined",
+        "docs/svga-kit.md 'Screen Objects'"),
+    E.GMRFB_FORMAT: Effect(
+        N, "the GMRFB takes 32/24, 24/24, 16/16 and 16/15 only, with the reserved bits zero; no GMRFB is "
+           "left defined, so the following blits fail",
+        "docs/svga-kit.md 'GMRFB'"),
+    E.GMR_ACCESS: Effect(
+        N, "the blit or remap reaches memory no GMR maps (an undefined GMR, an unmapped page, or past "
+           "its end): it is not done",
+        "docs/svga-kit.md 'GMRs'"),
     E.CURSOR_MOVE_LATCH: Effect(
         N, "the register cursor moves only when CURSOR_ON is written; add show or hide",
         "docs/qemu-7.2.md 'Cursor registers'"),

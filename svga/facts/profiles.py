@@ -10,8 +10,10 @@ and FIFO engine read the profile; no module asks which profile it is.
 - ``qemu``: QEMU 7.2 ``-vga vmware -display none`` (docs/qemu-7.2.md). ``qemu-cursor``
   (or ``cursor=True``) is the same device as with a VNC display, whose UI can define a
   cursor: CAPABILITIES 0xE3.
-- ``vmware``: a VMware SVGA II device with the extended FIFO, fences, FIFO reservations,
-  cursor bypass 3, escapes and Screen Objects (svga_reg.h).
+- ``vmware``: a VMware SVGA II device as the developer kit defines it, with the capability
+  bits a current host reports for the features the model implements: the extended FIFO,
+  fences, FIFO reservations, cursor bypass 3, escapes, Screen Objects (1 and 2), GMR and GMR2,
+  and no deprecated bit such as RECT_FILL (docs/svga-kit.md 'Capability bits').
 
 Which command needs which capability (the "Availability" lines of svga_reg.h) is in the
 command table (:func:`svga.commands.offered`).
@@ -59,6 +61,9 @@ class Profile:
     quirks: Mapping[Q, Quirk] = field(default_factory=lambda: quirks.NONE, hash=False, compare=False)
     effects: Mapping[E, Effect] = field(default_factory=lambda: kit.KIT_EFFECTS, hash=False, compare=False)
     """What the device does with each thing the model reports (the lint's findings)."""
+    sources: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    """Where each value comes from (field name -> a citation of the project's docs), for
+    ``svga info --profile``."""
     runs_as_written: bool = True
     """The host processes the FIFO soon after the guest writes it (VMware, asynchronously);
     QEMU runs it only on a SYNC write or a display refresh (docs/qemu-7.2.md 'What triggers
@@ -126,13 +131,16 @@ QEMU_CURSOR = dataclasses.replace(
     capabilities=QEMU.capabilities | Cap.CURSOR | Cap.CURSOR_BYPASS | Cap.CURSOR_BYPASS_2,
 )
 
+_KIT_CAPS = "docs/svga-kit.md 'Capability bits'"
+
 VMWARE = Profile(
     name="vmware",
-    device="VMware SVGA II with the extended FIFO",
-    capabilities=(Cap.RECT_FILL | Cap.RECT_COPY | Cap.CURSOR | Cap.CURSOR_BYPASS
-                  | Cap.CURSOR_BYPASS_2 | Cap.ALPHA_CURSOR | Cap.EXTENDED_FIFO | Cap.PITCHLOCK),
+    device="VMware SVGA II as the developer kit defines it (Screen Objects, GMRs)",
+    capabilities=(Cap.RECT_COPY | Cap.CURSOR | Cap.CURSOR_BYPASS | Cap.CURSOR_BYPASS_2
+                  | Cap.ALPHA_CURSOR | Cap.EXTENDED_FIFO | Cap.PITCHLOCK | Cap.GMR | Cap.GMR2
+                  | Cap.SCREEN_OBJECT_2),
     fifo_capabilities=(FifoCap.FENCE | FifoCap.RESERVE | FifoCap.CURSOR_BYPASS_3 | FifoCap.ESCAPE
-                       | FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2),
+                       | FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2 | FifoCap.GMR2),
     fifo_flags=FifoFlag(0),
     mem_regs=FIFO_NUM_REGS,
     fifo_size=256 * 1024,
@@ -142,6 +150,18 @@ VMWARE = Profile(
     num_displays=1,
     fb_start=0xE8000000,
     mem_start=0xFE000000,
+    sources={
+        "capabilities": _KIT_CAPS,
+        "fifo_capabilities": _KIT_CAPS,
+        "fifo_size": "docs/svga-kit.md 'Model choices' (a size of the model's own)",
+        "max_width": "docs/svga-kit.md 'Model choices' (a size of the model's own)",
+        "max_height": "docs/svga-kit.md 'Model choices' (a size of the model's own)",
+        "scratch_size": "docs/svga-kit.md 'Model choices' (a size of the model's own)",
+        "max_cursor": "docs/svga-kit.md 'Cursors' (screen-cursor defines 256x256 cursors)",
+        "mem_regs": "docs/qemu-7.2.md 'FIFO protocol (developer kit)' (all FIFO registers)",
+        "fb_start": "docs/svga-kit.md 'Model choices' (nominal: the model has no PCI bus)",
+        "mem_start": "docs/svga-kit.md 'Model choices' (nominal: the model has no PCI bus)",
+    },
 )
 
 PROFILES: Mapping[str, Profile] = {p.name: p for p in (QEMU, QEMU_CURSOR, VMWARE)}

@@ -77,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     lab = subparsers.add_parser("lab", help="run commands in a real QEMU guest with the SVGA II device",
                                 description=_LAB_HELP,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = lab.add_subparsers(dest="lab_command", metavar="{setup,run,screenshot}")
+    sub = lab.add_subparsers(dest="lab_command", metavar="{setup,run,screenshot,replay}")
     sub.required = True
 
     setup = sub.add_parser(
@@ -112,6 +112,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     shot.add_argument("--after", nargs=argparse.REMAINDER, metavar="CMD",
                       help="command to run first (everything after --after)")
     shot.set_defaults(func=handle)
+
+    rep = sub.add_parser("replay", help="replay a capture inside a guest, save QEMU's screendump",
+                         description="Boot a guest, replay CAP there on QEMU's device (svga replay "
+                                     "--device pci: linted for it first, refused if it would break "
+                                     "it unless --force) and save QEMU's own screendump as a PNG.")
+    rep.add_argument("capture", metavar="CAP")
+    rep.add_argument("--screenshot", required=True, metavar="OUT.png", help="where to write the PNG")
+    rep.add_argument("--force", action="store_true", help="replay even what the lint refuses")
+    _guest_options(rep)
+    rep.set_defaults(func=handle)
     return lab
 
 
@@ -198,9 +208,27 @@ def _screenshot(args: argparse.Namespace) -> int:
     return status
 
 
+def _replay(args: argparse.Namespace) -> int:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    args.output, args.marker = args.screenshot, "drawn"
+    args.after = [sys.executable, "-m", "svga", "replay", os.path.abspath(args.capture), "--device", "pci",
+                  "--marker", "drawn", "--quiet"] + (["--force"] if args.force else [])
+    with _guest(args) as guest:
+        cap = guest.capture(args.after, marker="drawn", timeout=args.timeout, env=env)
+    sys.stdout.write(cap.output)
+    if cap.status == 0 and cap.marked:
+        from PIL import Image
+
+        Image.fromarray(cap.image).save(args.output, format="PNG")
+        print(f"svga lab: saved the replay's screendump to {args.output}", file=sys.stderr)
+    return cap.status if cap.status else (0 if cap.marked else EXIT_LAB_ERROR)
+
+
 def handle(args: argparse.Namespace) -> int:
     """Run the parsed ``svga lab`` subcommand; returns the exit status."""
-    action = {"setup": _setup, "run": _run, "screenshot": _screenshot}[args.lab_command]
+    action = {"setup": _setup, "run": _run, "screenshot": _screenshot,
+              "replay": _replay}[args.lab_command]
     try:
         return action(args)
     except SVGAError as exc:

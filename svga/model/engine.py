@@ -36,6 +36,7 @@ from svga.facts.effects import E
 from svga.facts.profiles import Profile
 from svga.facts.qemu import QEMU_INSTEAD, Q
 from svga.model.executor import Executor
+from svga.model.gmr import GuestMemory
 from svga.model.report import Reporter
 from svga.model.state import CursorPosition, DeviceState
 from svga.registers import (
@@ -43,6 +44,7 @@ from svga.registers import (
     FIFO_MIN_RING_BYTES,
     FIFO_MIN_SIZE_LEGACY,
     FIFO_RESERVED_UNKNOWN,
+    SVGA_ID_INVALID,
     FifoCap,
     FifoReg,
     fifo_reg_valid,
@@ -59,13 +61,14 @@ class FifoEngine:
     """Processes the FIFO in ``fifo`` (the model's BAR2 array) into ``vram``."""
 
     def __init__(self, profile: Profile, state: DeviceState, fifo: np.ndarray, vram: np.ndarray,
-                 reporter: Reporter | None = None) -> None:
+                 reporter: Reporter | None = None, guest: GuestMemory | None = None) -> None:
         self.profile = profile
         self.state = state
         self.fifo_size = len(fifo)
         self._w = fifo.view("<u4")
         self.reporter = reporter or Reporter()
-        self.executor = Executor(profile, state, vram, self.set_fifo_reg, self.reporter)
+        self.executor = Executor(profile, state, vram, self.set_fifo_reg, self.reporter, guest)
+        self.cursor_updates = 0
 
     # -- FIFO registers ----------------------------------------------------------------------
     def get(self, reg: int) -> int:
@@ -101,8 +104,13 @@ class FifoEngine:
         fills them before the driver starts; at CONFIG_DONE only if they exist."""
         if not self.profile.extended_fifo:
             return
-        for reg, value in ((FifoReg.CAPABILITIES, int(self.profile.fifo_capabilities)),
-                           (FifoReg.FLAGS, int(self.profile.fifo_flags))):
+        regs = [(FifoReg.CAPABILITIES, int(self.profile.fifo_capabilities)),
+                (FifoReg.FLAGS, int(self.profile.fifo_flags))]
+        if force and self.profile.fifo_capabilities & (FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2):
+            # The host initialises CURSOR_SCREEN_ID to "virtual coordinates" (docs/svga-kit.md
+            # 'Choices where the kit is ambiguous').
+            regs.append((FifoReg.CURSOR_SCREEN_ID, SVGA_ID_INVALID))
+        for reg, value in regs:
             if force:
                 self._w[reg] = value
             else:
@@ -118,9 +126,15 @@ class FifoEngine:
         if count == self.state.fifo_cursor_count:
             return
         self.state.fifo_cursor_count = count
+        screen_id = SVGA_ID_INVALID
+        if (self.profile.fifo_capabilities & (FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2)
+                and self.fifo_reg_exists(FifoReg.CURSOR_SCREEN_ID)):
+            screen_id = self.get(FifoReg.CURSOR_SCREEN_ID)  # docs/svga-kit.md 'Cursor screen id'
         self.state.cursor_pos = CursorPosition(_signed(self.get(FifoReg.CURSOR_X)),
                                                _signed(self.get(FifoReg.CURSOR_Y)),
-                                               self.get(FifoReg.CURSOR_ON) != 0)
+                                               self.get(FifoReg.CURSOR_ON) != 0, screen_id)
+        self.cursor_updates += 1
+        self.set_fifo_reg(FifoReg.CURSOR_LAST_UPDATED, self.cursor_updates)
 
     # -- pointer checks ---------------------------------------------------------------------
     def pointer_problem(self, fifo_min: int, fifo_max: int, nxt: int, stop: int) -> str | None:

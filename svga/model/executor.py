@@ -10,8 +10,10 @@ Where fills, copies and updates land is the *target*: the mode's framebuffer (VR
 FB_OFFSET, BYTES_PER_LINE stride) or, with QEMU's stale-surface quirk, the display
 surface of the last refresh; while that surface is still QEMU's 640x480 placeholder, the
 rectangles of UPDATE, fills and copies are also queued for the refresh to copy into it
-(quirk ``placeholder-shows-only-updates``). Screen Objects are bookkeeping: every screen
-shows the framebuffer, offset by its root, and screen 0 always exists as the legacy screen.
+(quirk ``placeholder-shows-only-updates``). Screen Objects, the GMRFB, blits and GMRs are in
+:mod:`svga.model.screens`: UPDATE, fills and copies also copy their rectangle of the GFB to the
+screens it intersects, and an UPDATE partly outside the mode is clipped to it with a note on a
+kit device (docs/svga-kit.md 'Choices where the kit is ambiguous').
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from svga.commands import GMR_FRAMEBUFFER, ROP_COPY, SCREEN_IS_PRIMARY, SCREEN_MUST_BE_SET, Cmd, Command
+from svga.commands import ROP_COPY, Cmd, Command
 from svga.errors import ModelError
 from svga.facts.effects import E
 from svga.facts.profiles import Profile
 from svga.facts.qemu import CursorLimits, Q
 from svga.model import cursor as cursors
 from svga.model import raster
+from svga.model.gmr import PAGE_SIZE, GuestMemory
 from svga.model.report import Reporter
-from svga.model.state import DeviceState, Gmrfb, Screen
-from svga.registers import SVGA_ID_INVALID, FifoReg
+from svga.model.screens import ScreenObjects
+from svga.model.state import DeviceState
+from svga.registers import FifoReg
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +69,15 @@ def _inside(x: int, y: int, w: int, h: int, width: int, height: int) -> bool:
 class Executor:
     """Runs decoded commands against the device state and VRAM."""
 
+    fail = staticmethod(fail)
+
     def __init__(self, profile: Profile, state: DeviceState, vram: np.ndarray,
-                 set_fifo_reg: Callable[[int, int], bool], reporter: Reporter | None = None) -> None:
+                 set_fifo_reg: Callable[[int, int], bool], reporter: Reporter | None = None,
+                 guest: GuestMemory | None = None) -> None:
         self.profile = profile
         self.state = state
         self.vram = vram
+        self.guest = guest if guest is not None else GuestMemory(PAGE_SIZE, vram)
         self.set_fifo_reg = set_fifo_reg
         self.reporter = reporter or Reporter()
         self._handlers: dict[int, Callable[[Command, int], None]] = {
@@ -82,14 +90,9 @@ class Executor:
             Cmd.FRONT_ROP_FILL: self._front_rop_fill,
             Cmd.FENCE: self._fence,
             Cmd.ESCAPE: self._escape,
-            Cmd.DEFINE_SCREEN: self._define_screen,
-            Cmd.DESTROY_SCREEN: self._destroy_screen,
-            Cmd.DEFINE_GMRFB: self._define_gmrfb,
-            Cmd.BLIT_GMRFB_TO_SCREEN: self._blit_gmrfb_to_screen,
-            Cmd.BLIT_SCREEN_TO_GMRFB: self._blit_screen_to_gmrfb,
-            Cmd.ANNOTATION_FILL: self._annotation_fill,
-            Cmd.ANNOTATION_COPY: self._annotation_copy,
         }
+        self.screens = ScreenObjects(self)
+        self._handlers.update(self.screens.handlers())
 
     def execute(self, cmd: Command, offset: int) -> None:
         handler = self._handlers.get(cmd.cmd_id)
@@ -137,8 +140,16 @@ class Executor:
                                    cmd.name, offset)
                 self.state.damage.append((0, 0, t.width, t.height))
                 return
-            raise fail(cmd, offset, f"rectangle {_rect_text(x, y, w, h)} is outside {t.what}", E.RECT_OUTSIDE)
+            # svga_reg.h: UPDATE copies the GFB "to any screens which intersect" the rectangle:
+            # what lies outside the mode is dropped (docs/svga-kit.md 'Choices where the kit is
+            # ambiguous').
+            self.reporter.note(E.RECT_OUTSIDE, f"rectangle {_rect_text(x, y, w, h)} is outside {t.what}: "
+                               "only the part inside it is copied", cmd.name, offset)
+            x1, y1 = min(x + w, t.width), min(y + h, t.height)
+            x, y = min(x, t.width), min(y, t.height)
+            w, h = max(x1 - x, 0), max(y1 - y, 0)
         self.state.damage.append((x, y, w, h))
+        self.screens.gfb_changed(x, y, w, h)
 
     def _note_stale(self, cmd: Command, offset: int) -> None:
         """Quirk stale-surface: a fill or copy while QEMU's surface is not the mode yet."""
@@ -155,6 +166,7 @@ class Executor:
         self._check_rect(cmd, offset, t, x, y, w, h)
         self._draw(cmd, offset, lambda: raster.fill(self.vram, t.base, t.stride, x, y, w, h, cmd.color))
         self.state.damage.append((x, y, w, h))
+        self.screens.gfb_changed(x, y, w, h)
         self.queue_redraw(x, y, w, h)
 
     def _rect_copy(self, cmd: Command, offset: int) -> None:
@@ -167,6 +179,7 @@ class Executor:
             self.vram, (t.base, t.stride, cmd.src_x, cmd.src_y),
             (t.base, t.stride, cmd.dest_x, cmd.dest_y), w, h))
         self.state.damage.append((cmd.dest_x, cmd.dest_y, w, h))
+        self.screens.gfb_changed(cmd.dest_x, cmd.dest_y, w, h)
         self.queue_redraw(cmd.dest_x, cmd.dest_y, w, h)
 
     # -- QEMU's placeholder surface (quirk placeholder-shows-only-updates) -----------------
@@ -213,6 +226,7 @@ class Executor:
                 image = cursors.decode_qemu(w, h, cmd.hotspot_x, cmd.hotspot_y, cmd.xor_mask_depth,
                                             cmd.and_mask, cmd.xor_mask)
             else:
+                self._check_cursor_id(cmd, offset)
                 image = cursors.decode_vmware(w, h, cmd.hotspot_x, cmd.hotspot_y, cmd.and_mask_depth,
                                               cmd.xor_mask_depth, cmd.and_mask, cmd.xor_mask,
                                               self.profile.max_cursor)
@@ -232,7 +246,13 @@ class Executor:
                        f"AND mask depth {cmd.and_mask_depth}: QEMU 7.2 reads the AND mask as 1 bpp, "
                        "so its FIFO parser would lose the command boundaries here", E.CURSOR_AND_DEPTH)
 
+    def _check_cursor_id(self, cmd: Command, offset: int) -> None:
+        # svga_reg.h: the cursor id is "Reserved, must be zero" (QEMU ignores it).
+        if cmd.id != 0:
+            raise fail(cmd, offset, f"cursor id {cmd.id}: the id is reserved and must be zero")
+
     def _define_alpha_cursor(self, cmd: Command, offset: int) -> None:
+        self._check_cursor_id(cmd, offset)
         try:
             self.state.cursor = cursors.decode_alpha(cmd.width, cmd.height, cmd.hotspot_x,
                                                      cmd.hotspot_y, cmd.image, self.profile.max_cursor)
@@ -247,97 +267,3 @@ class Executor:
     def _escape(self, cmd: Command, offset: int) -> None:
         # Vendor escapes (video overlay, tools): consumed and ignored.
         log.debug("ESCAPE at FIFO offset %d: namespace %#x, %d bytes ignored", offset, cmd.nsid, cmd.size)
-
-    # -- Screen Objects ----------------------------------------------------------------------
-    def screen(self, screen_id: int) -> Screen | None:
-        """A defined screen; screen 0 is the legacy screen (the mode) unless redefined."""
-        scr = self.state.screens.get(screen_id)
-        if scr is None and screen_id == 0:
-            st = self.state
-            scr = Screen(0, SCREEN_MUST_BE_SET | SCREEN_IS_PRIMARY, st.width, st.height, 0, 0)
-        return scr
-
-    def _define_screen(self, cmd: Command, offset: int) -> None:
-        p = self.profile
-        if not (1 <= cmd.width <= p.max_width and 1 <= cmd.height <= p.max_height):
-            raise fail(cmd, offset, f"screen size {cmd.width}x{cmd.height} is not within "
-                                    f"1x1..{p.max_width}x{p.max_height}")
-        screen_id = cmd.id
-        self.state.screens[screen_id] = Screen(screen_id, cmd.flags, cmd.width, cmd.height,
-                                               cmd.root_x, cmd.root_y, cmd.extension)
-
-    def _destroy_screen(self, cmd: Command, offset: int) -> None:
-        if cmd.screen_id not in self.state.screens and cmd.screen_id != 0:
-            raise fail(cmd, offset, f"screen {cmd.screen_id} is not defined")
-        self.state.screens.pop(cmd.screen_id, None)
-
-    def _define_gmrfb(self, cmd: Command, offset: int) -> None:
-        bpp, depth = cmd.format & 0xFF, (cmd.format >> 8) & 0xFF
-        if cmd.gmr_id != GMR_FRAMEBUFFER:
-            raise fail(cmd, offset, f"GMR {cmd.gmr_id:#x}: the model has only GMR_FRAMEBUFFER "
-                                    f"({GMR_FRAMEBUFFER:#x}, VRAM)")
-        if (bpp, depth) != (32, 24):
-            raise fail(cmd, offset, f"format {bpp} bpp depth {depth}: the model supports 32 bpp "
-                                    "depth 24 only")
-        if cmd.offset >= len(self.vram) or cmd.bytes_per_line == 0:
-            raise fail(cmd, offset, f"offset {cmd.offset} / bytes_per_line {cmd.bytes_per_line} "
-                                    f"do not describe an image in the {len(self.vram)}-byte VRAM")
-        self.state.gmrfb = Gmrfb(cmd.gmr_id, cmd.offset, cmd.bytes_per_line, bpp, depth)
-
-    def _annotation_fill(self, cmd: Command, offset: int) -> None:
-        self.state.annotation = ("fill", (cmd.color,))
-
-    def _annotation_copy(self, cmd: Command, offset: int) -> None:
-        self.state.annotation = ("copy", (cmd.src_x, cmd.src_y, cmd.src_screen_id))
-
-    def _blit_geometry(self, cmd: Command, offset: int, screen_id: int, virtual_ok: bool
-                       ) -> tuple[Gmrfb, int, int, int, int]:
-        """Check a blit's GMRFB, rectangle and screen; return (gmrfb, fb_x, fb_y, w, h)."""
-        g = self.state.gmrfb
-        if g is None:
-            raise fail(cmd, offset, "no GMRFB is defined (send DEFINE_GMRFB first)")
-        w, h = cmd.right - cmd.left, cmd.bottom - cmd.top
-        if w < 0 or h < 0:
-            raise fail(cmd, offset, f"rectangle left={cmd.left} top={cmd.top} right={cmd.right} "
-                                    f"bottom={cmd.bottom} is inverted")
-        if screen_id == SVGA_ID_INVALID and virtual_ok:
-            fb_x, fb_y = cmd.left, cmd.top
-        else:
-            scr = self.screen(screen_id)
-            if scr is None:
-                raise fail(cmd, offset, f"screen {screen_id} is not defined")
-            if not _inside(cmd.left, cmd.top, w, h, scr.width, scr.height):
-                raise fail(cmd, offset, f"rectangle {_rect_text(cmd.left, cmd.top, w, h)} is "
-                                        f"outside screen {screen_id} ({scr.width}x{scr.height})")
-            fb_x, fb_y = scr.root_x + cmd.left, scr.root_y + cmd.top
-        self._check_rect(cmd, offset, self.framebuffer(), fb_x, fb_y, w, h, "screen rectangle")
-        return g, fb_x, fb_y, w, h
-
-    def _check_gmrfb_rect(self, cmd: Command, offset: int, g: Gmrfb, x: int, y: int, w: int, h: int
-                          ) -> None:
-        if w == 0 or h == 0:
-            return
-        _, end = raster.region_bounds(g.offset, g.bytes_per_line, x, y, w, h)
-        if x < 0 or y < 0 or end > len(self.vram):
-            raise fail(cmd, offset, f"GMRFB rectangle {_rect_text(x, y, w, h)} (offset {g.offset}, "
-                                    f"{g.bytes_per_line} bytes per line) is outside the "
-                                    f"{len(self.vram)}-byte VRAM")
-
-    def _blit_gmrfb_to_screen(self, cmd: Command, offset: int) -> None:
-        g, fb_x, fb_y, w, h = self._blit_geometry(cmd, offset, cmd.dest_screen_id, virtual_ok=True)
-        self._check_gmrfb_rect(cmd, offset, g, cmd.src_x, cmd.src_y, w, h)
-        t = self.framebuffer()
-        self._draw(cmd, offset, lambda: raster.copy(
-            self.vram, (g.offset, g.bytes_per_line, cmd.src_x, cmd.src_y),
-            (t.base, t.stride, fb_x, fb_y), w, h))
-        # This blit consumes the pending annotation (a hint the model does not need).
-        self.state.last_annotation, self.state.annotation = self.state.annotation, None
-        self.state.damage.append((fb_x, fb_y, w, h))
-
-    def _blit_screen_to_gmrfb(self, cmd: Command, offset: int) -> None:
-        g, fb_x, fb_y, w, h = self._blit_geometry(cmd, offset, cmd.src_screen_id, virtual_ok=False)
-        self._check_gmrfb_rect(cmd, offset, g, cmd.dest_x, cmd.dest_y, w, h)
-        t = self.framebuffer()
-        self._draw(cmd, offset, lambda: raster.copy(
-            self.vram, (t.base, t.stride, fb_x, fb_y),
-            (g.offset, g.bytes_per_line, cmd.dest_x, cmd.dest_y), w, h))

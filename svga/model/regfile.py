@@ -5,7 +5,9 @@ The transport turns BAR0 port accesses into :meth:`ModelRegisters.read` and
 QEMU's register quirks (ENABLE as 0/1, ignored out-of-range modes, BITS_PER_PIXEL
 clearing CONFIG_DONE, no palette, no pitch lock, BUSY reading 0) are looked up in the
 profile's quirk table. Without a quirk (the ``vmware`` profile) a mode write the device
-cannot honour raises :class:`ModelError` rather than being ignored silently.
+cannot honour raises :class:`ModelError` rather than being ignored silently, but for
+BITS_PER_PIXEL, which the kit says a device without 8BIT_EMULATION ignores (a note). With
+SVGA_CAP_GMR the GMR registers define GMRs from descriptors in the model's guest memory.
 
 SYNC and BUSY reach the FIFO engine; CONFIG_DONE re-publishes the FIFO capabilities.
 What the register file refuses or imitates is reported (:mod:`svga.model.report`): raised,
@@ -22,6 +24,7 @@ from svga.facts.effects import E
 from svga.facts.profiles import Profile
 from svga.facts.qemu import Q, Surface
 from svga.model.engine import FifoEngine
+from svga.model.gmr import GMR_MAX_DESCRIPTOR_LENGTH, GMR_MAX_IDS, GmrError
 from svga.model.state import CursorPosition, DeviceState
 from svga.registers import (
     CURSOR_ON_HIDE,
@@ -33,6 +36,7 @@ from svga.registers import (
     SVGA_ID_1,
     SVGA_ID_2,
     Cap,
+    FifoCap,
     Reg,
 )
 
@@ -111,6 +115,17 @@ class ModelRegisters:
             Reg.CURSOR_ON: self._write_cursor_on,
             Reg.PITCHLOCK: self._write_pitchlock,
         }
+        guest = engine.executor.guest
+        if p.capabilities & Cap.GMR:
+            self._readers[Reg.GMR_ID] = lambda: st.gmr_id
+            self._readers[Reg.GMR_MAX_IDS] = lambda: GMR_MAX_IDS
+            self._readers[Reg.GMR_MAX_DESCRIPTOR_LENGTH] = lambda: GMR_MAX_DESCRIPTOR_LENGTH
+            self._writers[Reg.GMR_ID] = lambda v: setattr(st, "gmr_id", v)
+            self._writers[Reg.GMR_DESCRIPTOR] = self._write_gmr_descriptor
+        if p.capabilities & Cap.GMR2:
+            self._readers[Reg.GMR_MAX_IDS] = lambda: GMR_MAX_IDS
+            self._readers[Reg.GMRS_MAX_PAGES] = lambda: guest.pages
+            self._readers[Reg.MEMORY_SIZE] = lambda: vram_size
 
     # -- access ------------------------------------------------------------------------------
     def read(self, index: int) -> int:
@@ -162,17 +177,27 @@ class ModelRegisters:
                 self.reporter.note(E.MODE_OVER_MAX, f"{text}: ignored, as QEMU does")
                 return
             raise ModelError(f"{text}; the write was ignored", key=E.MODE_OVER_MAX)
+        strict = self.profile.quirk(Q.MODE_OVER_MAX_IGNORED) is None
+        screen_objects = self.profile.fifo_capabilities & (FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2)
+        if value == 0 and strict and not screen_objects:
+            # A mode with no pixels: every later UPDATE or fill would be "outside the mode".
+            # With Screen Objects a 0x0 mode "tells the device that we don't need the legacy
+            # framebuffer" (docs/svga-kit.md 'Screen Objects').
+            raise ModelError(f"{reg.name} 0 is no mode (1..{limit}); the write was ignored",
+                             key=E.MODEL_REJECTS)
         st = self.state
         width, height = (value, st.height) if reg == Reg.WIDTH else (st.width, value)
         stride = st.pitchlock or width * 4
-        if self.profile.quirk(Q.MODE_OVER_MAX_IGNORED) is None and height * stride > self.vram_size:
+        if strict and height * stride > self.vram_size:
             raise ModelError(f"mode {width}x{height} needs {height * stride} bytes, more than the "
                              f"{self.vram_size}-byte VRAM; the {reg.name} write was ignored",
                              key=E.MODE_TOO_BIG)
+        changed = (st.width, st.height) != (width, height)
         st.width, st.height = width, height
         st.invalidated = True
         self._note_placeholder()
-        self._mode_changed()
+        if changed:
+            self._mode_changed()
 
     def _note_placeholder(self) -> None:
         """Quirk mode-640x480-placeholder (not imitated): a mode of the placeholder's size and
@@ -197,8 +222,12 @@ class ModelRegisters:
             self.state.config_done = False
             self.state.invalidated = True
             return
-        raise ModelError(f"BITS_PER_PIXEL {value} is not supported: this device has 32 bpp only "
-                         "(no SVGA_CAP_8BIT_EMULATION); the write was ignored", key=E.MODE_BPP)
+        # svga_interface.txt: BITS_PER_PIXEL is read-only without SVGA_CAP_8BIT_EMULATION, and
+        # other values are ignored even with it (docs/svga-kit.md 'Capability bits'). An ignored
+        # write changes no mode, so the screens stay (docs/svga-kit.md 'Choices where the kit is
+        # ambiguous').
+        self.reporter.note(E.MODE_BPP, f"BITS_PER_PIXEL {value} ignored: it is read-only without "
+                           "SVGA_CAP_8BIT_EMULATION and the mode stays at 32 bpp")
 
     def _write_config_done(self, value: int) -> None:
         self.state.config_done = bool(value)
@@ -234,10 +263,30 @@ class ModelRegisters:
         if value & 3:
             raise ModelError(f"PITCHLOCK {value} is not a multiple of 4 bytes; the write was ignored",
                              key=E.MODEL_REJECTS)
-        self.state.pitchlock = value
-        self._mode_changed()
+        st = self.state
+        if value and value < st.width * 4:
+            raise ModelError(f"PITCHLOCK {value} is smaller than a row of the {st.width}-pixel mode "
+                             f"({st.width * 4} bytes); the write was ignored", key=E.MODEL_REJECTS)
+        if value and value * max(st.height, 1) > self.vram_size:
+            raise ModelError(f"PITCHLOCK {value} for {max(st.height, 1)} rows needs more than the "
+                             f"{self.vram_size}-byte VRAM; the write was ignored", key=E.MODE_TOO_BIG)
+        changed = value != st.pitchlock
+        st.pitchlock = value
+        if changed:
+            self._mode_changed()
 
     def _mode_changed(self) -> None:
         # svga_reg.h (DEFINE_SCREEN): a mode change deletes every screen but #0 and
-        # redefines #0 from the mode; in the model screen 0 then falls back to the mode.
+        # redefines #0 from the mode; in the model screen 0 then is the legacy screen again.
+        # Only a write that changes WIDTH, HEIGHT or PITCHLOCK counts (docs/svga-kit.md
+        # 'Choices where the kit is ambiguous').
         self.state.screens.clear()
+        self.state.legacy_screen = True
+
+    # -- GMRs (SVGA_CAP_GMR registers) -------------------------------------------------------
+    def _write_gmr_descriptor(self, value: int) -> None:
+        try:
+            self.engine.executor.guest.define_from_descriptor(self.state.gmr_id, value)
+        except GmrError as e:
+            raise ModelError(f"GMR_DESCRIPTOR {value:#x} for GMR {self.state.gmr_id}: {e}",
+                             key=E.GMR_ACCESS) from None

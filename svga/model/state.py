@@ -15,7 +15,7 @@ import numpy as np
 from svga.facts.profiles import Profile
 from svga.facts.qemu import Q, Surface
 from svga.model.cursor import CursorImage
-from svga.registers import NUM_PALETTE_REGS, SVGA_ID_2
+from svga.registers import NUM_PALETTE_REGS, SVGA_ID_2, SVGA_ID_INVALID
 
 DAMAGE_KEPT = 4096
 """How many UPDATE rectangles the model remembers (the oldest are forgotten)."""
@@ -23,17 +23,21 @@ DAMAGE_KEPT = 4096
 
 @dataclass
 class CursorPosition:
-    """Where the hardware cursor's hotspot is, and whether it is shown."""
+    """Where the hardware cursor's hotspot is, and whether it is shown. ``screen_id`` is the
+    SVGA_FIFO_CURSOR_SCREEN_ID the host read with the position: SVGA_ID_INVALID for virtual
+    coordinates, else a screen the position is relative to (docs/svga-kit.md 'Cursor screen id')."""
 
     x: int = 0
     y: int = 0
     visible: bool = False
+    screen_id: int = SVGA_ID_INVALID
 
 
-@dataclass(frozen=True)
+@dataclass
 class Screen:
-    """A Screen Object (DEFINE_SCREEN); the model keeps it for bookkeeping and for the
-    coordinate offset of screen-relative blits."""
+    """A Screen Object (DEFINE_SCREEN) with its own base layer (docs/svga-kit.md 'Screen
+    Objects'), or the legacy screen 0 that the mode registers define, whose base layer is the
+    GFB itself (``base`` None)."""
 
     id: int
     flags: int
@@ -42,11 +46,17 @@ class Screen:
     root_x: int
     root_y: int
     backing: bytes = b""
+    base: np.ndarray | None = field(default=None, repr=False)
+    """(height, width) uint32 0x00RRGGBB: what blits wrote; None for the legacy screen."""
+
+    def rect(self) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) in virtual coordinates."""
+        return self.root_x, self.root_y, self.root_x + self.width, self.root_y + self.height
 
 
 @dataclass(frozen=True)
 class Gmrfb:
-    """The GMRFB of DEFINE_GMRFB (only GMR_FRAMEBUFFER, i.e. VRAM, in the model)."""
+    """The GMRFB of DEFINE_GMRFB: a GMR (or GMR_FRAMEBUFFER), offset, pitch and format."""
 
     gmr_id: int
     offset: int
@@ -80,6 +90,12 @@ class DeviceState:
     fifo_cursor_count: int = 0
     """Last SVGA_FIFO_CURSOR_COUNT the host has acted on (cursor bypass 3)."""
     screens: dict[int, Screen] = field(default_factory=dict)
+    """Screens defined by DEFINE_SCREEN, by id (the legacy screen 0 is not in it)."""
+    legacy_screen: bool = True
+    """Whether the mode registers' screen 0 exists: until DEFINE_SCREEN or DESTROY_SCREEN of
+    id 0, and again after each mode change."""
+    gmr_id: int = 0
+    """SVGA_REG_GMR_ID."""
     gmrfb: Gmrfb | None = None
     annotation: tuple[str, tuple[int, ...]] | None = None
     """A blit annotation waiting for the next BLIT_GMRFB_TO_SCREEN."""

@@ -22,6 +22,7 @@ from svga.errors import ModelError
 from svga.facts.profiles import Profile, get_profile
 from svga.facts.qemu import Q, Surface
 from svga.model.engine import FifoEngine
+from svga.model.gmr import PAGE_SIZE, GuestMemory
 from svga.model.raster import composite_cursor, to_rgb
 from svga.model.regfile import ModelRegisters
 from svga.model.report import Observer, Reporter
@@ -32,6 +33,7 @@ from svga.registers import (
     ENABLE_HIDE,
     INDEX_PORT,
     SVGA_ID_2,
+    SVGA_ID_INVALID,
     VALUE_PORT,
     FifoReg,
 )
@@ -41,6 +43,8 @@ NO_PORT = 0xFFFFFFFF
 """What a read of an unimplemented BAR0 offset returns."""
 MIN_FIFO_SIZE = 16 * 1024
 MAX_MEMORY = 1 << 30
+GUEST_MEMORY = 16 << 20
+"""Bytes of the model's own guest memory, which GMRs map (4096 pages)."""
 
 
 def _check_size(what: str, size: int, minimum: int) -> None:
@@ -57,13 +61,14 @@ class ModelTransport(Transport):
     ``accelfront=True`` adds FIFO_CAP_ACCELFRONT to ``"vmware"``. ``fifo_size`` defaults to
     the profile's (64 KiB on qemu, 256 KiB on vmware). ``observer``: a callable that gets
     every :class:`~svga.model.report.Observation` instead of errors being raised.
+    ``guest_size``: bytes of the model's guest memory (:attr:`guest_memory`), which GMRs map.
     """
 
     kind = "model"
 
     def __init__(self, profile: str | Profile = "vmware", vram_size: int = 16 << 20,
                  fifo_size: int | None = None, *, cursor: bool | None = None, accelfront: bool = False,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, guest_size: int = GUEST_MEMORY) -> None:
         self.profile: Profile = get_profile(profile, cursor=cursor, accelfront=accelfront)
         fifo_size = self.profile.fifo_size if fifo_size is None else fifo_size
         p = self.profile
@@ -75,7 +80,9 @@ class ModelTransport(Transport):
         self.fifo = ArrayMemory(self._fifo)
         self.state = DeviceState.initial(self.profile)
         self.reporter = Reporter(observer)
-        self.engine = FifoEngine(self.profile, self.state, self._fifo, self._vram, self.reporter)
+        self.guest = GuestMemory(guest_size, self._vram)
+        self.engine = FifoEngine(self.profile, self.state, self._fifo, self._vram, self.reporter,
+                                 self.guest)
         self.registers = ModelRegisters(self.profile, self.state, self.engine, vram_size, fifo_size)
         self.description = f"software model (profile {p.name}, {p.device})"
         self.closed = False
@@ -155,8 +162,10 @@ class ModelTransport(Transport):
         return st.config_done or self.profile.quirk(Q.DISPLAY_NEEDS_CONFIG) is None
 
     def display_image(self, with_cursor: bool = False) -> np.ndarray:
-        """What the display shows: the mode's WIDTHxHEIGHT pixels of VRAM at FB_OFFSET with
-        BYTES_PER_LINE stride, as (HEIGHT, WIDTH, 3) RGB; black while the display is off; on
+        """What the display shows, as (height, width, 3) RGB: the mode's WIDTHxHEIGHT pixels
+        of VRAM at FB_OFFSET with BYTES_PER_LINE stride while only the legacy screen exists;
+        once Screen Objects are defined, the bounding box of all screens, each showing its
+        base layer (docs/svga-kit.md 'Screen Objects'). Black while the display is off; on
         qemu, QEMU's 640x480 placeholder while it is kept (a first mode of 640x480).
         With ``with_cursor`` the hardware cursor is composited where it is shown. On qemu
         this is a refresh first (see :meth:`refresh`), so it may raise ModelError for the
@@ -168,20 +177,67 @@ class ModelTransport(Transport):
         """What :meth:`display_image` shows, without the refresh before it: no FIFO run, so
         no ModelError (a caller that caught one from the refresh still gets the picture)."""
         st = self.state
-        if not self.shown():
+        objects = self.engine.executor.screens
+        origin = (0, 0)
+        if objects.objects_in_use():
+            words, box = objects.compose()
+            origin = box[:2]
+            image = pixels.to_rgb(words) if self.shown() else np.zeros(words.shape + (3,), np.uint8)
+            if not self.shown():
+                return image
+        elif not self.shown():
             return np.zeros((st.height, st.width, 3), dtype=np.uint8)
-        if st.placeholder is not None:
+        elif st.placeholder is not None:
             # QEMU's placeholder surface is still the display (quirk placeholder-shows-only-updates).
             p = st.placeholder
             image = pixels.to_rgb(p)
         else:
             image = self._frame()
         if with_cursor:
-            self.engine.poll_cursor()
-            cur, pos = st.cursor, st.cursor_pos
-            if cur is not None and pos.visible:
-                composite_cursor(image, cur, pos.x - cur.hot_x, pos.y - cur.hot_y)
+            self._cursor_onto(image, origin)
         return image
+
+    def screen_image(self, screen_id: int, with_cursor: bool = False) -> np.ndarray:
+        """What one screen shows, (height, width, 3) RGB (black while blanked, deactivated or
+        the display is off). Raises ModelError for a screen that does not exist."""
+        self.catch_up()
+        objects = self.engine.executor.screens
+        scr = objects.screen(screen_id)
+        if scr is None:
+            raise ModelError(f"screen {screen_id} is not defined")
+        if not self.shown():
+            return np.zeros((scr.height, scr.width, 3), dtype=np.uint8)
+        image = pixels.to_rgb(objects.shown(scr))
+        if with_cursor:
+            self._cursor_onto(image, (scr.root_x, scr.root_y))
+        return image
+
+    def screen_ids(self) -> list[int]:
+        """The ids of the screens that exist (the legacy screen 0 included)."""
+        return [s.id for s in self.engine.executor.screens.all()]
+
+    def _cursor_onto(self, image: np.ndarray, origin: tuple[int, int]) -> None:
+        """Composite the cursor onto ``image``, whose top-left pixel is at virtual ``origin``.
+        A position with a CURSOR_SCREEN_ID is relative to that screen's root
+        (docs/svga-kit.md 'Cursor screen id'); one naming no screen is not shown."""
+        st = self.state
+        self.engine.poll_cursor()
+        cur, pos = st.cursor, st.cursor_pos
+        if cur is None or not pos.visible:
+            return
+        x, y = pos.x, pos.y
+        if pos.screen_id != SVGA_ID_INVALID:
+            scr = self.engine.executor.screens.screen(pos.screen_id)
+            if scr is None:
+                return
+            x, y = x + scr.root_x, y + scr.root_y
+        composite_cursor(image, cur, x - cur.hot_x - origin[0], y - cur.hot_y - origin[1])
+
+    @property
+    def guest_memory(self) -> np.ndarray:
+        """The model's guest memory, (pages, 4096) uint8, writable: a PPN is a row. GMRs
+        (SVGA_REG_GMR_DESCRIPTOR, DEFINE_GMR2/REMAP_GMR2) map its pages."""
+        return self.guest.memory.reshape(-1, PAGE_SIZE)
 
     def _frame(self) -> np.ndarray:
         st = self.state

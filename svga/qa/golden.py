@@ -12,6 +12,7 @@ image (:mod:`svga.qa.diffimage`) in the store's output folder and says where.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,31 +68,26 @@ class GoldenStore:
         actual, kind = screenshot_of(image_or_device, kind)
         golden = self.path(kind, name)
         if not golden.exists():
-            if self.update:
-                write_png(golden, actual)
-                return GoldenResult(name, kind, golden, "written", f"golden {golden} written")
-            saved = self._save_actual(kind, name, actual)
-            return GoldenResult(name, kind, golden, "missing",
-                                f"no golden image {golden} for {name!r} on {kind}; the screenshot is at "
-                                f"{saved}; run pytest --svga-update-goldens to make it the golden", saved)
+            return self._settle(name, kind, golden, actual, "written", f"golden {golden} written", "missing",
+                                lambda saved: f"no golden image {golden} for {name!r} on {kind}; the "
+                                f"screenshot is at {saved}; run pytest --svga-update-goldens to make it "
+                                "the golden")
         expected = read_rgb(golden, "golden image")
         if expected.shape != actual.shape:
-            if self.update:
-                write_png(golden, actual)
-                return GoldenResult(name, kind, golden, "updated", f"golden {golden} replaced (new size)")
-            saved = self._save_actual(kind, name, actual)
-            return GoldenResult(name, kind, golden, "size",
-                                f"golden {name!r} on {kind} is {expected.shape[1]}x{expected.shape[0]}, the "
-                                f"screenshot {actual.shape[1]}x{actual.shape[0]} (golden {golden}, actual "
-                                f"{saved})", saved)
+            return self._settle(name, kind, golden, actual, "updated", f"golden {golden} replaced (new size)",
+                                "size", lambda saved: f"golden {name!r} on {kind} is {expected.shape[1]}x"
+                                f"{expected.shape[0]}, the screenshot {actual.shape[1]}x{actual.shape[0]} "
+                                f"(golden {golden}, actual {saved})")
         res = compare_pixels(actual, expected, tolerance, max_diff_pixels)
         if res.passed:
             return GoldenResult(name, kind, golden, "match", f"golden {name!r} on {kind} matches")
-        if self.update:
-            write_png(golden, actual)
-            return GoldenResult(name, kind, golden, "updated",
-                                f"golden {golden} updated ({res.count} pixels changed)")
-        saved = self._save_actual(kind, name, actual)
+        result = self._settle(name, kind, golden, actual, "updated",
+                              f"golden {golden} updated ({res.count} pixels changed)", "differ",
+                              lambda saved: "")
+        if result.status == "updated":
+            return result
+        saved = result.actual
+        assert saved is not None
         diff = saved.with_name(saved.name.replace("-actual.png", "-diff.png"))
         pixel_diff(actual, res).save(diff)
         x, y, w, h = res.bbox or (0, 0, 0, 0)
@@ -100,6 +96,16 @@ class GoldenStore:
             f"golden {name!r} on {kind}: {res.count} pixels differ (tolerance {tolerance}, "
             f"allowed {max_diff_pixels}) within {w}x{h} at {x},{y}; diff image {diff}, actual "
             f"{saved}, golden {golden}", saved, diff)
+
+    def _settle(self, name: str, kind: str, golden: Path, actual: np.ndarray, new_status: str,
+                new_message: str, fail_status: str, fail_message: Callable[[Path], str]) -> GoldenResult:
+        """With --svga-update-goldens: write ``actual`` as the golden. Else keep it beside
+        the report and fail, the message naming where it was kept."""
+        if self.update:
+            write_png(golden, actual)
+            return GoldenResult(name, kind, golden, new_status, new_message)
+        saved = self._save_actual(kind, name, actual)
+        return GoldenResult(name, kind, golden, fail_status, fail_message(saved), saved)
 
     def _save_actual(self, kind: str, name: str, actual: np.ndarray) -> Path:
         path = self.out_dir / kind / f"{name.replace('/', '__')}-actual.png"

@@ -22,7 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from svga.qa.errors import BadInput
-from svga.qa.images import read_rgb, write_png
+from svga.qa.images import read_regular, read_rgb, write_png
+
+MAX_NEEDLE_BYTES = 1 << 20
+"""The largest needle JSON read (1 MiB; openQA's needles are a few hundred bytes)."""
 
 AREA_TYPES = ("match", "exclude", "ocr")
 DEFAULT_MATCH = 96
@@ -133,14 +136,15 @@ def check_inside(area: Area, width: int, height: int, where: str) -> None:
 def read_needle(json_path: str | os.PathLike[str]) -> tuple[Needle, np.ndarray]:
     """The needle at ``NAME.json`` and its ``NAME.png`` as RGB. Raises BadInput."""
     p = Path(json_path)
-    if not p.exists():
-        raise BadInput(f"needle {p}: no such file")
+    raw = read_regular(p, MAX_NEEDLE_BYTES, "needle")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
         raise BadInput(f"needle {p}: cannot read: {e}") from None
     except json.JSONDecodeError as e:
         raise BadInput(f"needle {p}: bad JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise BadInput(f"needle {p}: JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise BadInput(f"needle {p}: the JSON must be an object with an 'area' list")
     raw_areas = data.get("area") or []

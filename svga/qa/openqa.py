@@ -16,10 +16,18 @@ describes it:
    passes when similarity >= match / 100, a needle when every match area passes.
 
 OCR areas are not checked (os-autoinst hands them to tesseract); they are reported as such.
+
+Speed (bench/qa.py times it beside tinycv): each FFT side is padded to a length with no
+prime factor above 11, the 2-D transforms skip the template's zero rows and the rows not
+kept, and a needle's match areas are searched in threads (numpy's FFTs and array
+arithmetic run without the GIL). None of it changes a value: every SSD is exact.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,12 +72,6 @@ class NeedleResult:
     def passed(self) -> bool:
         return all(r.passed for r in self.areas if r.checked)
 
-    @property
-    def error(self) -> float:
-        """tinycv.pm's mean square error of the match areas (1 - similarity)."""
-        sims = [r.similarity for r in self.areas if r.checked]
-        return sum((1 - s) ** 2 for s in sims) / len(sims)
-
 
 # -- preparation ---------------------------------------------------------------------------
 def paint_excludes(rgb: np.ndarray, areas: list[Area]) -> np.ndarray:
@@ -89,10 +91,13 @@ def paint_excludes(rgb: np.ndarray, areas: list[Area]) -> np.ndarray:
 def grey(rgb: np.ndarray) -> np.ndarray:
     """OpenCV's 8-bit BGR->grey: (9798 R + 19235 G + 3735 B + 16384) >> 15, as uint8
     (docs/openqa.md 'The grey, blurred images')."""
-    r = rgb[..., 0].astype(np.int32)
-    g = rgb[..., 1].astype(np.int32)
-    b = rgb[..., 2].astype(np.int32)
-    return ((r * 9798 + g * 19235 + b * 3735 + 16384) >> 15).astype(np.uint8)
+    # In float32, exactly: every product and sum is a whole number below 2^24, and the
+    # division by 2^15 is exact too, so truncating gives the shift's result.
+    weighted = rgb.astype(np.float32) @ _GREY_WEIGHTS
+    return ((weighted + 16384) * (1 / 32768)).astype(np.uint8)
+
+
+_GREY_WEIGHTS = np.array([9798, 19235, 3735], dtype=np.float32)
 
 
 def prepared(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int, half_up_from: int) -> np.ndarray:
@@ -114,10 +119,10 @@ def prepared(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int, half_up_from: 
     split = min(max(half_up_from - x0, 0), x1 - x0)
     if split == 0:
         return up
-    # Half to even: a remainder of exactly 8 rounds up only when the quotient is odd.
+    # Half to even: a remainder of exactly 8 rounds up only when the quotient is odd, which
+    # adding 7 plus the quotient's low bit before the shift does (the sums are >= 0).
     left = both[:, :split]
-    q, r = np.divmod(left, 16)
-    up[:, :split] = q + ((r > 8) | ((r == 8) & (q & 1 == 1)))
+    up[:, :split] = (left + 7 + ((left >> 4) & 1)) >> 4
     return up
 
 
@@ -155,33 +160,68 @@ class PrepCache:
 
 
 # -- search ----------------------------------------------------------------------------------
+def _fast_lengths(limit: int) -> np.ndarray:
+    """Every length up to ``limit`` with no prime factor above 11 (the factors pocketfft
+    has its own passes for), sorted."""
+    out = [1]
+    for prime in (2, 3, 5, 7, 11):
+        grown = []
+        for n in out:
+            while n <= limit:
+                grown.append(n)
+                n *= prime
+        out = grown
+    return np.array(sorted(out))
+
+
+_FAST = _fast_lengths(1 << 16)
+
+
+def fast_len(n: int) -> int:
+    """The smallest length >= n with no prime factor above 11 (n itself past 65536)."""
+    i = int(np.searchsorted(_FAST, n))
+    return int(_FAST[i]) if i < len(_FAST) else n
+
+
 def ssd_map(scene: np.ndarray, templ: np.ndarray) -> np.ndarray:
     """Exact sum of squared differences of ``templ`` at every offset inside ``scene`` (both
-    int32 grey), as int64 of shape (H - h + 1, W - w + 1)."""
+    int32 grey), as int64 of shape (H - h + 1, W - w + 1).
+
+    Every term is a whole number below 2^53, so float64 holds each exactly: the window sums
+    of scene^2 (a summed-area table), the template's sum of squares, and the correlation,
+    which an FFT gives to well within 0.5 and rounding makes exact."""
     sh, sw = scene.shape
     th, tw = templ.shape
     s = scene.astype(np.float64)
     t = templ.astype(np.float64)
-    # Window sums of scene^2 by a summed-area table.
-    sq = np.zeros((sh + 1, sw + 1), dtype=np.int64)
-    sq[1:, 1:] = np.cumsum(np.cumsum(scene.astype(np.int64) ** 2, axis=0), axis=1)
-    win = sq[th:, tw:] - sq[:-th, tw:] - sq[th:, :-tw] + sq[:-th, :-tw]
-    t2 = int((templ.astype(np.int64) ** 2).sum())
     rh, rw = sh - th + 1, sw - tw + 1
+    # Window sums of scene^2: running sums down the columns give the th-row sums, running
+    # sums of those along the rows the th x tw window sums.
+    down = np.cumsum(s * s, axis=0)
+    rows = down[th - 1:].copy()
+    rows[1:] -= down[:-th]
+    across = np.cumsum(rows, axis=1)
+    win = across[:, tw - 1:].copy()
+    win[:, 1:] -= across[:, :-tw]
+    t2 = float(np.dot(t.ravel(), t.ravel()))
     if rh * rw <= 64:
-        cross = np.empty((rh, rw), dtype=np.int64)
-        t64 = templ.astype(np.int64)
-        s64 = scene.astype(np.int64)
+        cross = np.empty((rh, rw))
         for dy in range(rh):
             for dx in range(rw):
-                cross[dy, dx] = int((s64[dy: dy + th, dx: dx + tw] * t64).sum())
+                cross[dy, dx] = np.dot(s[dy: dy + th, dx: dx + tw].ravel(), t.ravel())
     else:
-        fh, fw = sh, sw
-        fs = np.fft.rfft2(s, (fh, fw))
-        ft = np.fft.rfft2(t[::-1, ::-1], (fh, fw))
-        full = np.fft.irfft2(fs * ft, (fh, fw))
-        cross = np.rint(full[th - 1: th - 1 + rh, tw - 1: tw - 1 + rw]).astype(np.int64)
-    return win - 2 * cross + t2
+        # The circular correlation at offset (dy, dx) sums t[i, j] * s[i + dy, j + dx]
+        # with no wrap-around for every offset kept, whatever the FFT size at least the
+        # scene's: each side is padded to a length pocketfft transforms fast. The 2-D
+        # transforms are done one axis at a time so that the template's zero rows are not
+        # transformed along x, and only the rh rows kept are transformed back along x.
+        fh, fw = fast_len(sh), fast_len(sw)
+        spec = np.fft.fft(np.fft.rfft(t, fw, axis=1), fh, axis=0)
+        np.conjugate(spec, out=spec)
+        spec *= np.fft.rfft2(s, (fh, fw))
+        back = np.fft.ifft(spec, axis=0)[:rh]
+        cross = np.rint(np.fft.irfft(back, fw, axis=1)[:, :rw])
+    return (win - 2 * cross + t2).astype(np.int64)
 
 
 def choose_offset(ssd: np.ndarray, centre: tuple[int, int], ref: tuple[int, int]) -> tuple[int, int]:
@@ -210,32 +250,48 @@ def similarity_of(sse: int, pixels: int) -> float:
     return min(max(sim, 0.0), 1.0)
 
 
-def search_area(scene_rgb: np.ndarray, needle_rgb: np.ndarray, area: Area, margin: int,
-                scene_cache: PrepCache | None = None, needle_cache: PrepCache | None = None
-                ) -> tuple[float, int, int]:
-    """tinycv's search_needle: (similarity, x, y) of ``area`` of the needle image searched in
-    the screenshot within ``margin`` pixels. Images already have their excludes painted; the
-    caches carry tinycv's blur state from one area of a needle to the next."""
+def _plan_search(scene_rgb: np.ndarray, needle_rgb: np.ndarray, area: Area, margin: int,
+                 scene_cache: PrepCache, needle_cache: PrepCache) -> Callable[[], tuple[float, int, int]]:
+    """tinycv's search_needle for one area, in two halves: this one, run for the areas in
+    order, takes tinycv's blur state from the caches (which carry it from one area of a
+    needle to the next); the function it returns gives (similarity, x, y) of ``area`` of
+    the needle image searched in the screenshot within ``margin`` pixels, touching nothing
+    shared, so the areas of a needle can be searched at once. The images already have their
+    excludes painted."""
     h, w = scene_rgb.shape[:2]
     x, y, aw, ah = area.rect
     if x < 0 or y < 0 or y + ah > h or x + aw > w:
-        return 0.0, 0, 0
+        return lambda: (0.0, 0, 0)
     sx, sy = max(0, x - margin), max(0, y - margin)
     ex, ey = min(w, x + aw + margin), min(h, y + ah + margin)
-    if scene_cache is None:
-        scene_cache = PrepCache(w, h)
-    if needle_cache is None:
-        needle_cache = PrepCache(needle_rgb.shape[1], needle_rgb.shape[0])
-    scene = prepared(scene_rgb, sx, sy, ex, ey, scene_cache.request(sx, sy, ex, ey))
-    templ = prepared(needle_rgb, x, y, x + aw, y + ah, needle_cache.request(x, y, x + aw, y + ah))
-    ssd = ssd_map(scene, templ)
-    centre = (x - sx, y - sy)
-    if ssd[centre[1], centre[0]] == 0:
-        return 1.0, x, y
-    # tinycv sorts the candidates by distance to (x, y) although they are relative to the
-    # search window's corner (docs/openqa.md 'Which offset wins').
-    dx, dy = choose_offset(ssd, centre, (x, y))
-    return similarity_of(int(ssd[dy, dx]), aw * ah), sx + dx, sy + dy
+    scene_half_up = scene_cache.request(sx, sy, ex, ey)
+    needle_half_up = needle_cache.request(x, y, x + aw, y + ah)
+
+    def search() -> tuple[float, int, int]:
+        scene = prepared(scene_rgb, sx, sy, ex, ey, scene_half_up)
+        templ = prepared(needle_rgb, x, y, x + aw, y + ah, needle_half_up)
+        ssd = ssd_map(scene, templ)
+        centre = (x - sx, y - sy)
+        if ssd[centre[1], centre[0]] == 0:
+            return 1.0, x, y
+        # tinycv sorts the candidates by distance to (x, y) although they are relative to
+        # the search window's corner (docs/openqa.md 'Which offset wins').
+        dx, dy = choose_offset(ssd, centre, (x, y))
+        return similarity_of(int(ssd[dy, dx]), aw * ah), sx + dx, sy + dy
+
+    return search
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for searching a needle's areas at once (numpy's FFTs and array arithmetic
+    run without the GIL), one per CPU, started on first use."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4), thread_name_prefix="svga-needle")
+    return _POOL
 
 
 def effective_margin(area: Area, search_ratio: float = 0.0) -> int:
@@ -251,11 +307,16 @@ def match_needle(actual: np.ndarray, needle: Needle, needle_rgb: np.ndarray,
     templ = paint_excludes(needle_rgb, excludes) if excludes else needle_rgb
     scene_cache = PrepCache(scene.shape[1], scene.shape[0])
     needle_cache = PrepCache(templ.shape[1], templ.shape[0])
+    searches = [_plan_search(scene, templ, a, effective_margin(a, search_ratio), scene_cache, needle_cache)
+                for a in needle.areas if a.type == "match"]
+    if len(searches) > 1 and (os.cpu_count() or 1) > 1:
+        found = iter(list(_pool().map(lambda search: search(), searches)))
+    else:
+        found = iter([search() for search in searches])
     results = []
     for area in needle.areas:
         if area.type == "match":
-            sim, fx, fy = search_area(scene, templ, area, effective_margin(area, search_ratio),
-                                      scene_cache, needle_cache)
+            sim, fx, fy = next(found)
             results.append(AreaResult(area, sim, fx, fy, not sim < area.match / 100))
         elif area.type == "ocr":
             results.append(AreaResult(area, None, area.x, area.y, None))

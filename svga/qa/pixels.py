@@ -55,13 +55,17 @@ def compare_pixels(actual: np.ndarray, expected: np.ndarray, tolerance: int = 0,
     if tolerance < 0 or max_diff_pixels < 0:
         raise BadInput("--tolerance and --max-diff-pixels must not be negative")
     h, w = actual.shape[:2]
-    if tolerance == 0:
-        differ = (actual != expected).any(axis=2)
-    else:
-        # |a - b| > t without a signed copy: max - min per channel.
-        big = np.maximum(actual, expected)
-        small = np.minimum(actual, expected)
-        differ = ((big - small) > tolerance).any(axis=2)
+    differ = np.zeros((h, w), dtype=bool)
+    rows = _rows_with_changed_bytes(actual, expected)
+    if rows.size:
+        a, e = actual[rows], expected[rows]
+        if tolerance == 0:
+            x = np.bitwise_xor(a, e)
+        else:
+            # |a - b| > t without a signed copy: max - min per channel.
+            x = (np.maximum(a, e) - np.minimum(a, e)) > tolerance
+        # Per pixel "any channel": three ORs of (h, w) planes are much faster than any(axis=2).
+        differ[rows] = (x[..., 0] | x[..., 1] | x[..., 2]).astype(bool, copy=False)
     keep = np.ones((h, w), dtype=bool) if (excludes or mask is not None) else None
     for x, y, ew, eh in excludes:
         if ew <= 0 or eh <= 0 or x < 0 or y < 0 or x + ew > w or y + eh > h:
@@ -77,6 +81,25 @@ def compare_pixels(actual: np.ndarray, expected: np.ndarray, tolerance: int = 0,
     else:
         compared = h * w
     return PixelResult(differ, int(np.count_nonzero(differ)), compared, max_diff_pixels, tolerance)
+
+
+def _rows_with_changed_bytes(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """The indices of the rows in which any byte differs, found by comparing the images
+    eight bytes at a time (rows with no changed byte hold no differing pixel, whatever the
+    tolerance; a screenshot that differs at all differs mostly in a few rows)."""
+    h = actual.shape[0]
+    a, e = np.ascontiguousarray(actual).reshape(-1), np.ascontiguousarray(expected).reshape(-1)
+    n8 = a.size // 8 * 8
+    changed = np.flatnonzero(a[:n8].view(np.uint64) != e[:n8].view(np.uint64)) * 8
+    row_bytes = a.size // h if h else 1
+    if row_bytes < 8:  # a word may span more than two rows: compare every row
+        return np.arange(h)
+    hit = np.zeros(h, dtype=bool)
+    hit[changed // row_bytes] = True
+    hit[(changed + 7) // row_bytes] = True  # a word may reach into the next row
+    if n8 < a.size and not np.array_equal(a[n8:], e[n8:]):
+        hit[-1] = True
+    return np.flatnonzero(hit)
 
 
 def mask_from_rgb(rgb: np.ndarray) -> np.ndarray:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from svga.commands import Command
 from svga.device import Device
@@ -37,7 +38,7 @@ from svga.facts.profiles import Profile, get_profile
 from svga.model import ModelTransport
 from svga.model.report import Observation
 from svga.registers import Reg
-from svga.tools.script import ScriptError, format_event, parse_script
+from svga.tools.script import ScriptError, format_event
 from svga.tools.stream import (
     FIFO_EVENTS,
     CursorMove,
@@ -224,22 +225,56 @@ def breaks(findings: Iterable[Finding]) -> bool:
 
 
 # -- files and the command line -----------------------------------------------------------------
-def load_stream(path: str, fmt: str = "auto") -> list[StreamItem]:
-    """A stream from a file: binary FIFO words (``.bin`` or ``fmt="bin"``) or a script."""
-    if fmt == "auto":
-        fmt = "bin" if path.lower().endswith(".bin") else "script"
+MAX_STREAM_BYTES = 1 << 20
+"""The largest script or .bin file ``svga check`` reads (1 MiB: 262,144 FIFO words, some
+seconds on the model; the check's memory grows with the stream, so a bound on the input is a
+bound on the check)."""
+
+
+def _read_bounded(path: str, limit: int = MAX_STREAM_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. Pipes, devices and sockets are
+    refused before a byte is read (a FIFO with no writer would block for ever, /dev/zero never
+    ends); opened with O_NONBLOCK so that not even the open of a FIFO waits."""
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
         raise SVGAError(f"cannot read {path}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SVGAError(f"{path} is not a regular file (a pipe, device or socket): save the "
+                            "stream to a file first")
+        if st.st_size > limit:
+            raise SVGAError(f"{path} is {st.st_size} bytes; svga check reads at most {limit}")
+        try:
+            data = f.read(limit + 1)  # a file still growing is caught here
+        except OSError as e:
+            raise SVGAError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise SVGAError(f"{path} is more than {limit} bytes; svga check reads at most {limit}")
+    return data
+
+
+def load_stream(path: str, fmt: str = "auto") -> list[StreamItem]:
+    """A stream from a regular file of at most MAX_STREAM_BYTES: binary FIFO words (``.bin``
+    or ``fmt="bin"``) or a script."""
+    if fmt == "auto":
+        fmt = "bin" if path.lower().endswith(".bin") else "script"
+    data = _read_bounded(path)
     if fmt == "bin":
         return read_binary(data, path)
+    # A capture (binary, or the script grammar with its pixels/frame/reg lines) is the same stream.
+    from svga.captures import binary, events
+    from svga.captures import text as capture_text
+
+    if data.startswith(binary.MAGIC):
+        return list(events.lint_stream(binary.read_capture(path).items))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ScriptError(f"{path} is not a UTF-8 command script (for raw FIFO words use a .bin "
                           "name or --format bin)") from None
-    return parse_script(text, path)
+    return list(events.lint_stream(capture_text.parse_capture(text, path).items))
 
 
 def summary(name: str, profile: Profile, findings: list[Finding], checked: int) -> str:

@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from svga.device import DEVICE_KINDS, Device, open_device
 from svga.errors import SVGAError
@@ -52,6 +53,8 @@ def _add_device_options(p: argparse.ArgumentParser) -> None:
                         "(0xE3: hardware cursor) (default: none)")
     g.add_argument("--accel", choices=("auto", "on", "off"), default="auto",
                    help="use the device's own fill/copy: auto (where it is right), on, off")
+    g.add_argument("--record", metavar="FILE.svgacap",
+                   help="record everything sent to the device into a capture (svga replay plays it)")
 
 
 def _open(args: argparse.Namespace) -> Device:
@@ -60,15 +63,59 @@ def _open(args: argparse.Namespace) -> Device:
         options = {"qemu_display": args.qemu_display}
     elif args.device not in ("auto", "model"):
         options = {}
-    return open_device(args.device, accel=args.accel, **options)
+    return open_device(args.device, accel=args.accel, record=args.record, **options)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, ``svga: error: ...``, with exit
+    status ``usage_status`` (1, as every other error; ``svga compare`` sets 2, its "bad
+    input"). ``--help`` still exits 0. Subparsers inherit the class."""
+
+    usage_status = 1
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(self.usage_status, f"svga: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def parse_mode(text: str) -> tuple[int, int, int]:
-    """``1024x768`` or ``1024x768x32`` -> (width, height, bpp)."""
-    m = re.fullmatch(r"(\d+)x(\d+)(?:x(\d+))?", text.strip().lower())
+    """``1024x768`` or ``1024x768x32`` -> (width, height, 32); any other depth is refused
+    (the driver sets 32 bpp modes only), and so are a zero width or height."""
+    m = re.fullmatch(r"(\d{1,6})x(\d{1,6})(?:x(\d{1,3}))?", text.strip().lower())
     if not m:
-        raise argparse.ArgumentTypeError(f"mode {text!r} is not WIDTHxHEIGHT or WIDTHxHEIGHTxBPP")
-    return int(m[1]), int(m[2]), int(m[3] or 32)
+        raise argparse.ArgumentTypeError(f"mode {text!r} is not WIDTHxHEIGHT or WIDTHxHEIGHTx32")
+    width, height, bpp = int(m[1]), int(m[2]), int(m[3] or 32)
+    if bpp != 32:
+        raise argparse.ArgumentTypeError(f"mode {text!r}: only 32 bpp modes are supported")
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"mode {text!r}: width and height must be at least 1")
+    return width, height, bpp
+
+
+def parse_color(text: str) -> int:
+    """``0xRRGGBB`` (or any integer literal) in 0..0xFFFFFF."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"colour {text!r} is not a number like 0xRRGGBB") from None
+    if not 0 <= value <= 0xFFFFFF:
+        raise argparse.ArgumentTypeError(f"colour {text!r} is outside 0x000000..0xFFFFFF")
+    return value
+
+
+DEMO_MIN = (80, 64)
+"""The smallest mode the demo pattern fits (its checker block and copies need room); it also
+needs a width of at least half the height. tests/test_hostile_cli.py draws it on a sample of
+modes and checks that every mode these rules let through draws."""
+
+
+def demo_mode(text: str) -> tuple[int, int, int]:
+    """A mode for ``svga demo``: parse_mode, and refused up front where the pattern does not fit."""
+    width, height, bpp = parse_mode(text)
+    if width < DEMO_MIN[0] or height < DEMO_MIN[1] or 2 * width < height:
+        raise argparse.ArgumentTypeError(
+            f"mode {text!r} is too small for the demo pattern: it needs at least "
+            f"{DEMO_MIN[0]}x{DEMO_MIN[1]} and a width of at least half the height")
+    return width, height, bpp
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -81,6 +128,11 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 def cmd_info(args: argparse.Namespace) -> int:
     with _open(args) as dev:
         info = dev.info()
+        profile = getattr(dev.transport, "profile", None)
+    # The model's values: where each comes from (docs/svga-kit.md 'Capability bits').
+    sources = dict(getattr(profile, "sources", {}) or {})
+    if sources:
+        info["sources"] = sources
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -96,6 +148,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"current mode:      {mode['width']}x{mode['height']}x{mode['bpp']} "
           f"(depth {mode['depth']}, {mode['bytes_per_line']} bytes/line, "
           f"{'enabled' if mode['enabled'] else 'disabled'})")
+    if sources:
+        print(f"profile {profile.name}: where the values come from")  # type: ignore[union-attr]
+        for name, source in sources.items():
+            print(f"  {name + ':':19}{source}")
     return 0
 
 
@@ -127,9 +183,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_screenshot(args: argparse.Namespace) -> int:
     with _open(args) as dev:
-        dev.adopt_mode()
+        if args.screen is None:
+            dev.adopt_mode()
         _save(dev.screenshot(source=args.source, cursor=not args.no_cursor or args.cursor,
-                             composite=args.cursor), args.out)
+                             composite=args.cursor, screen=args.screen), args.out)
     print(args.out)
     return 0
 
@@ -143,7 +200,7 @@ def _save(img, path: str) -> None:  # noqa: ANN001 - a PIL image
 
 # -- parser -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="svga",
         description="Drive a VMware SVGA II display adapter from user space: on the real device "
                     "in a VM, on QEMU's device model, or on the built-in software model.",
@@ -161,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Set WIDTHxHEIGHT[x32] (only 32 bpp is supported) and check the "
                                    "device took it.")
     s.add_argument("mode", type=parse_mode, metavar="WIDTHxHEIGHT[x32]")
-    s.add_argument("--clear", type=lambda v: int(v, 0), metavar="0xRRGGBB",
+    s.add_argument("--clear", type=parse_color, metavar="0xRRGGBB",
                    help="fill the new mode with this colour")
     _add_device_options(s)
     s.set_defaults(func=cmd_mode)
@@ -170,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Draw a recognisable test pattern (gradient, fills, copies, tiny "
                                    "updates, a cursor) and save a screenshot of it.")
     _add_device_options(s)
-    s.add_argument("--mode", type=parse_mode, default=(800, 600, 32), metavar="WxH",
-                   help="mode to draw in (default: 800x600)")
+    s.add_argument("--mode", type=demo_mode, default=(800, 600, 32), metavar="WxH",
+                   help=f"mode to draw in, at least {DEMO_MIN[0]}x{DEMO_MIN[1]} (default: 800x600)")
     s.add_argument("--out", "-o", default="svga-demo.png", help="PNG to write (default: svga-demo.png)")
     s.add_argument("--source", choices=("display", "vram"), default="display",
                    help="screenshot what the display shows (model, QEMU screendump) or read VRAM")
@@ -191,10 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw the hardware cursor in, as the device shows it: QEMU's screendump and "
                         "VRAM never include it, so the cursor this process defined is composited "
                         "(the model draws its own)")
+    s.add_argument("--screen", type=int, metavar="N",
+                   help="only Screen Object N (devices with Screen Objects; default: the whole "
+                        "display, the bounding box of all screens)")
     s.set_defaults(func=cmd_screenshot)
 
     for extension in _extensions():
         extension(sub)
+    if "compare" in sub.choices:
+        sub.choices["compare"].usage_status = 2  # its documented "bad input" status
     return p
 
 
@@ -202,15 +264,31 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands that live in their own tool modules (the lab, the lint)."""
     found = []
     for module, attr in (("svga.lab.cli", "add_parser"), ("svga.tools.check", "add_parser"),
-                         ("svga.tools.compare", "add_parser"), ("svga.tools.needle", "add_parser")):
+                         ("svga.tools.compare", "add_parser"), ("svga.tools.needle", "add_parser"),
+                         ("svga.tools.capture_cli", "add_parser")):
         # A broken import fails loudly: every one of these modules ships with the package.
         mod = importlib.import_module(module)
         found.append(getattr(mod, attr))
     return found
 
 
+def _negative_mode(argv: Sequence[str]) -> str | None:
+    """A token like ``-5x3`` (argparse would read it as an unknown option and say the mode is
+    missing): the one-line error to print instead."""
+    for token in argv:
+        if token == "--":
+            break
+        if re.fullmatch(r"-\d+x-?\d+(x\d+)?", token):
+            return f"mode {token!r}: width and height must be positive whole numbers"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    negative = _negative_mode(argv)
+    if negative is not None:
+        parser.error(negative)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="svga: %(levelname)s: %(message)s")

@@ -89,13 +89,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from svga.qa.images import read_rgb
+    from svga.qa.images import read_pair, read_rgb
 
-    actual = read_rgb(args.actual, "screenshot")
     if Path(args.expected).suffix.lower() == ".json":
-        result = _needle(args, actual)
+        result = _needle(args, read_rgb(args.actual, "screenshot"))
     else:
-        result = _pixels(args, actual, read_rgb(args.expected, "expected image"))
+        result = _pixels(args, *read_pair(args.actual, args.expected, ("screenshot", "expected image")))
     return EXIT_MATCH if result else EXIT_DIFFER
 
 

@@ -11,6 +11,12 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from svga.errors import DeviceError
+
+
+class MemoryRangeError(DeviceError, IndexError):
+    """An access outside a device memory region (an IndexError too, for older callers)."""
+
 
 class Memory(ABC):
     """A device memory region (the framebuffer or the FIFO)."""
@@ -39,7 +45,7 @@ class Memory(ABC):
 
     def _check(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
-            raise IndexError(
+            raise MemoryRangeError(
                 f"access of {length} bytes at offset {offset} is outside a {self.size}-byte region"
             )
 

@@ -16,8 +16,11 @@ this layer, which boots a real guest). They share:
   svga.transport.child (so it dies with this process, whichever thread asked), its
   output kept (a ring of lines from drained pipes, or a log file), its exit status in
   words, and its reaping: terminate, wait, kill; the work folder removed. One atexit
-  handler, registered once, reaps every QEMU still running when the interpreter exits;
-  work folders that a killed process left behind are removed by the next start-up.
+  handler, registered once, reaps every QEMU still running when the interpreter exits, and
+  so does a SIGTERM or SIGHUP handler (installed from the main thread, chained to the one
+  before it: Python's default for those signals ends the process without atexit); work
+  folders that a SIGKILLed process left behind are removed by the next start-up, which
+  knows them by the ``owner`` file (pid and start time) each folder holds.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from svga.errors import DeviceNotFound
 from svga.transport.child import spawn
@@ -106,15 +109,44 @@ def file_tail(path: str | os.PathLike[str], lines: int) -> list[str]:
     return text.replace("\r", "").rstrip("\n").splitlines()[-lines:] if lines > 0 else []
 
 
+def _start_time(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/PID/stat, clock ticks since boot), which
+    tells a live owner from a new process that reuses its pid; None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read(4096).decode(errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = stat[stat.rfind(")") + 2:].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _owner_text() -> str:
+    pid = os.getpid()
+    return f"{pid} {_start_time(pid) or '?'}\n"
+
+
+def _owner_alive(text: str) -> bool:
+    """Whether the process an ``owner`` file names still runs (the same process, not one that
+    took its pid). A file of one number (an older version wrote only the pid) counts by pid."""
+    parts = text.split()
+    pid = int(parts[0])
+    started = _start_time(pid)
+    if started is None:
+        return False
+    return len(parts) < 2 or parts[1] == "?" or parts[1] == started
+
+
 def _prune_stale(prefix: str) -> None:
     """Remove work folders of this prefix whose owner process is gone: a SIGKILL leaves no
     chance to clean up (the parent-death signal has already ended their QEMU)."""
     for folder in Path(tempfile.gettempdir()).glob(prefix + "*"):
         try:
-            owner = int((folder / _OWNER_FILE).read_text())
-        except (OSError, ValueError):
+            alive = _owner_alive((folder / _OWNER_FILE).read_text())
+        except (OSError, ValueError, IndexError):
             continue  # not ours, or its owner has not written the file yet
-        if not os.path.exists(f"/proc/{owner}"):
+        if not alive:
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -131,9 +163,10 @@ class QemuProcess:
     def __init__(self, prefix: str, *, grace: float = 0.0, keep_workdir: bool = False) -> None:
         self.grace = grace
         self.keep_workdir = keep_workdir
+        _install_signal_cleanup()
         _prune_stale(prefix)
         self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
-        (self.workdir / _OWNER_FILE).write_text(f"{os.getpid()}\n")
+        (self.workdir / _OWNER_FILE).write_text(_owner_text())
         self.argv: list[str] = []
         self.log: Path | None = None
         self._p: subprocess.Popen[bytes] | None = None
@@ -263,3 +296,36 @@ def _close_all() -> None:
 
 
 atexit.register(_close_all)
+
+#: Signals whose default action ends the process without running atexit handlers.
+CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_handled: set[int] = set()
+
+
+def _install_signal_cleanup() -> None:
+    """On SIGTERM and SIGHUP: close every QemuProcess (QEMU reaped, work folder removed),
+    then do what the signal did before (call the previous handler, or die of the signal as
+    its default action would). Only the main thread can install handlers; an ignored signal
+    stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in CLEANUP_SIGNALS:
+        if sig in _handled:
+            continue
+        previous = signal.getsignal(sig)
+        if previous == signal.SIG_IGN:
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            _close_all()
+            if callable(previous):
+                previous(signum, frame)
+                return
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread after all
+            return
+        _handled.add(sig)

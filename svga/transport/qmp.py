@@ -14,6 +14,7 @@ message.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 import threading
@@ -40,6 +41,22 @@ except ImportError:  # pragma: no cover - exercised only where qemu.qmp is missi
 
 # How long to wait between attempts while QEMU has not yet created its QMP socket.
 _CONNECT_RETRY_S = 0.02
+
+MAX_REPLY_BYTES = 1 << 20
+"""The longest QMP message (one JSON line) read from QEMU: the replies used here are a few
+hundred bytes; a longer line ends the connection with a DeviceError (qemu.qmp's own default
+is 10 MiB)."""
+MAX_SCREENDUMP_BYTES = 32 << 20
+"""The largest screendump file read back (a PPM of the largest SVGA mode, 2360x1770x3 bytes
+plus row padding, is under 13 MiB)."""
+
+# qemu.qmp logs every failure itself ("Negotiation failed: EOFError", tracebacks at debug
+# level) before raising it; this wrapper turns each into one DeviceError, so the library's
+# records go to a logger that shows nothing, not to the caller's handlers or Python's
+# last-resort stderr handler.
+_LIBRARY_LOG = logging.getLogger(__name__ + ".qemu_qmp")
+_LIBRARY_LOG.addHandler(logging.NullHandler())
+_LIBRARY_LOG.propagate = False
 
 
 class QMPConnection:
@@ -75,7 +92,9 @@ class QMPConnection:
     @staticmethod
     async def _make_client() -> Any:
         # Created inside the loop so that its asyncio objects belong to our loop.
-        return QMPClient("svga")
+        client = QMPClient("svga", readbuflen=MAX_REPLY_BYTES)
+        client.logger = _LIBRARY_LOG
+        return client
 
     def _run(self, coro: Coroutine[Any, Any, Any], what: str, timeout: float | None = None) -> Any:
         if self._s.closed:
@@ -161,7 +180,10 @@ class QMPConnection:
             self.execute("screendump", args)
             try:
                 with open(path, "rb") as f:
-                    return read_ppm(f.read())
+                    data = f.read(MAX_SCREENDUMP_BYTES + 1)
+                if len(data) > MAX_SCREENDUMP_BYTES:
+                    raise ValueError(f"longer than {MAX_SCREENDUMP_BYTES} bytes")
+                return read_ppm(data)
             except (OSError, ValueError) as exc:
                 raise DeviceError(f"QEMU's screendump {path} is unreadable: {_one_line(exc)}") from None
         finally:

@@ -1,0 +1,179 @@
+"""Tools layer: what a capture is made of, beside the events of :mod:`svga.tools.stream`.
+
+A capture is a :class:`Header` and a stream of :class:`~svga.tools.stream.StreamItem`. Its
+events are the stream's own (:class:`~svga.commands.Command`, :class:`~svga.tools.stream.Raw`,
+:class:`~svga.tools.stream.Mode`, :class:`~svga.tools.stream.Sync`,
+:class:`~svga.tools.stream.Refresh`, :class:`~svga.tools.stream.CursorMove`) and these:
+
+- :class:`RegWrite`: any other register write (ENABLE, CONFIG_DONE, CURSOR_ID, ...);
+- :class:`FifoRegWrite`: a write of a FIFO register other than the ring pointers (the cursor
+  bypass 3 registers);
+- :class:`Pixels`: framebuffer contents the CPU wrote: the rectangle under an UPDATE, or a
+  keyframe (``key``) of the whole screen at the start and at each mode change;
+- :class:`Frame`: frame ``n`` starts here; :class:`Time`: microseconds since the start.
+
+:func:`lint_stream` is the capture as :func:`svga.tools.check.check_stream` reads it (the
+events that change no FIFO or device state the lint checks are left out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from svga.errors import SVGAError
+from svga.registers import FifoReg, Reg
+from svga.tools.stream import CursorMove, Mode, Position, StreamItem, Sync
+
+FORMAT_VERSION = 1
+"""The binary format's version (docs/capture-format.md 'Header')."""
+DEVICE_KINDS = ("model", "qemu", "pci", "lab", "script")
+"""Where a capture was recorded (``script``: written by hand, or with no header)."""
+PROFILE_NAMES = ("qemu", "qemu-cursor", "vmware")
+
+
+class CaptureError(SVGAError):
+    """A capture that cannot be read or played: one line, ``WHERE: what is wrong``."""
+
+
+@dataclass(frozen=True)
+class RegWrite:
+    """A write of ``value`` to register ``index`` (a :class:`svga.registers.Reg` or any
+    index, e.g. a scratch register)."""
+
+    index: int
+    value: int
+
+    @property
+    def name(self) -> str:
+        return reg_name(self.index)
+
+
+@dataclass(frozen=True)
+class FifoRegWrite:
+    """A write of ``value`` to FIFO register ``index`` (word ``index`` of FIFO memory); the
+    ring pointers MIN, MAX, NEXT_CMD and STOP are the replaying driver's own and never
+    appear."""
+
+    index: int
+    value: int
+
+    @property
+    def name(self) -> str:
+        return fifo_reg_name(self.index)
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """``width`` x ``height`` framebuffer pixels at ``x``, ``y`` of the mode, as
+    little-endian 32-bit 0x00RRGGBB words, row after row (``data`` is width*height*4 bytes).
+    ``key``: a keyframe (the whole screen as it is)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    data: bytes = field(repr=False)
+    key: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.data) != self.width * self.height * 4:
+            raise ValueError(f"pixels {self.width}x{self.height} need {self.width * self.height * 4} "
+                             f"bytes, got {len(self.data)}")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Frame ``n`` starts here (the frame a replay screenshots at its end)."""
+
+    n: int
+
+
+@dataclass(frozen=True)
+class Time:
+    """``us`` microseconds since the start of the recording."""
+
+    us: int
+
+
+CAPTURE_EVENTS = (RegWrite, FifoRegWrite, Pixels, Frame, Time)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a capture says about the device it was recorded on (docs/capture-format.md
+    'Header'). A hand-written script has the defaults: kind ``script``, no profile."""
+
+    version: int = FORMAT_VERSION
+    kind: str = "script"
+    profile: str = ""
+    capabilities: int = 0
+    fifo_capabilities: int = 0
+    vram_size: int = 0
+    fifo_size: int = 0
+    fb_size: int = 0
+    max_width: int = 0
+    max_height: int = 0
+    start_mode: tuple[int, int, int] = (0, 0, 0)
+    """(width, height, bpp) when the device was already in a mode (else zeros)."""
+    start_us: int = 0
+    """Wall-clock time of the start, microseconds since the Unix epoch (0: unknown)."""
+
+
+@dataclass
+class Capture:
+    """A header and its stream."""
+
+    header: Header
+    items: list[StreamItem]
+
+    def events(self) -> list[object]:
+        return [it.event for it in self.items]
+
+
+def reg_name(index: int) -> str:
+    try:
+        return Reg(index).name
+    except ValueError:
+        return str(index)
+
+
+def fifo_reg_name(index: int) -> str:
+    try:
+        return FifoReg(index).name
+    except ValueError:
+        return str(index)
+
+
+def lint_stream(items: Iterable[StreamItem]) -> Iterator[StreamItem]:
+    """The items :func:`svga.tools.check.check_stream` plays: FIFO and device events; a
+    SYNC register write is the stream's :class:`~svga.tools.stream.Sync`; pixels, frame
+    markers, times and other register writes are left out."""
+    for item in items:
+        ev = item.event
+        if isinstance(ev, Pixels | Frame | Time | FifoRegWrite):
+            continue
+        if isinstance(ev, RegWrite):
+            if ev.index == Reg.SYNC:
+                yield StreamItem(item.position, Sync())
+            continue
+        yield item
+
+
+def frame_spans(items: list[StreamItem]) -> list[tuple[int, int, int]]:
+    """(frame number, first index, end index) of each frame: the items before the first
+    :class:`Frame` marker are frame 0 (when there are any)."""
+    spans: list[tuple[int, int, int]] = []
+    current, start = 0, 0
+    for i, item in enumerate(items):
+        if isinstance(item.event, Frame):
+            if i > start:
+                spans.append((current, start, i))
+            current, start = item.event.n, i
+    if len(items) > start or not spans:
+        spans.append((current, start, len(items)))
+    return spans
+
+
+__all__ = ["CAPTURE_EVENTS", "Capture", "CaptureError", "CursorMove", "FifoRegWrite", "Frame", "Header",
+           "Mode", "Pixels", "Position", "RegWrite", "StreamItem", "Time", "frame_spans", "lint_stream"]
