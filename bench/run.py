@@ -1,19 +1,31 @@
-"""Benchmarks: the software model (profile ``qemu``) beside QEMU's real SVGA II device through
-qtest, measured side by side in one run.
+"""The one benchmark table (``make bench``): every figure beside its limit, measured in the
+same run, collected from the bench modules into ``bench/results.json``, ``bench/results.md``
+and ``bench/results.png``.
 
 Place in the whole: a tool outside the installed package (``bench/`` is not in the wheel). It
-drives both devices through the driver's public API only (:func:`svga.device.open_device`,
-``Device``, ``Device.fifo``), so what it times is what a program using the driver gets. Speed
-and memory figures live here, never in timed unit tests; each figure is a median of several
-repetitions, and the two devices take turns repetition by repetition, so a slow moment of the
-machine hits both.
+is the collector of the bench modules: each one that takes part exposes ``rows(quick: bool =
+False) -> list[bench.table.Row]`` (a figure, its limit measured in the same run, the issue's
+target). The sources, in the order they run (:data:`SOURCES`):
 
-    python3 -m bench.run              # full run: Markdown table on stdout, bench/results.md
-    python3 -m bench.run --quick      # smoke run (fewer repetitions, nothing written)
-    python3 -m bench.run --json       # the same figures as JSON on stdout
-    python3 -m bench.run --targets model
+- built in here, group "qtest": the software model (profile ``qemu``) beside QEMU's real SVGA II
+  device through qtest, the two taking turns repetition by repetition, through the driver's
+  public API only (:func:`svga.device.open_device`, ``Device``, ``Device.fifo``);
+- built in here, group "driver": the physical limit of the driver's batch path, a C program
+  (bench/c/encode_batch.c) compiled with the machine's gcc at bench time that encodes RECT_FILLs
+  into a FIFO-sized buffer, beside ``commands.encode`` doing the same in the same run;
+- the modules ``bench.model``, ``bench.driver``, ``bench.screens``, ``bench.startup``,
+  ``bench.qa``, ``bench.captures``, ``bench.input`` and ``bench.guest`` (a lab guest: C, plain
+  Python and the driver through sysfs), each when it exists and has ``rows()``. A module that is
+  not there, has no ``rows()`` or fails is named in a note of the results, never a crash.
 
-What is measured, for each device:
+    python3 -m bench.run                  # everything; writes bench/results.{json,md,png}
+    python3 -m bench.run --quick          # short plans; writes nothing unless --out DIR
+    python3 -m bench.run --only qtest     # one group (repeat or comma-separate for more)
+    python3 -m bench.run --json           # the rows as JSON on stdout
+
+Progress goes to stderr, one line a step. Speed figures live here, never in timed unit tests.
+
+What the built-in "qtest" source measures, for each device:
 
 - start-up: ``open_device`` until the version is negotiated (QEMU: launch, QMP, PCI set-up);
 - one register read (a port round trip: what every FIFO pointer read costs through qtest);
@@ -26,20 +38,25 @@ What is measured, for each device:
 - a 1920x1080 readback: the display (QEMU: QMP screendump) and VRAM;
 - memory: Python-side allocations of an open device in 1080p, and QEMU's own RSS.
 
-Every measured result is checked once outside the timed region (pixels read back equal a
-numpy reading of what was drawn), so a figure can never come from work that silently failed.
+Each becomes a row whose figure is the model's and whose limit is QEMU's (ratio = model / QEMU),
+plus the batched rate into QEMU against the issue's target (keep or beat 1.4 M/s). Every
+measured result is checked once outside the timed region (pixels read back equal a numpy
+reading of what was drawn), so a figure can never come from work that silently failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -52,16 +69,19 @@ if __package__ in (None, ""):  # run as a script (python3 bench/run.py): find sv
 
 import numpy as np  # noqa: E402
 
+from bench.table import Row  # noqa: E402
 from svga import commands, pixels  # noqa: E402
 from svga.device import Device, open_device  # noqa: E402
 from svga.errors import SVGAError  # noqa: E402
-from svga.registers import Reg  # noqa: E402
+from svga.facts.profiles import QEMU as QEMU_PROFILE  # noqa: E402
+from svga.registers import FIFO_MIN_SIZE_LEGACY, Reg  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
 FILL_AREA = (640, 480)
 """Rectangles of the command benchmarks stay inside this (QEMU's headless display surface)."""
 RECT = 16
-RESULTS_PATH = Path(__file__).resolve().parent / "results.md"
+BENCH_DIR = Path(__file__).resolve().parent
+C_ENCODE = BENCH_DIR / "c" / "encode_batch.c"
 TARGETS: dict[str, str] = {
     "model": "software model (profile qemu)",
     "qemu": "QEMU qtest",
@@ -93,31 +113,32 @@ PLANS = {
 
 
 @dataclass(frozen=True)
-class Row:
+class Measure:
+    """One figure of the built-in qtest source, measured on each target."""
+
     key: str
     label: str
     unit: str
     targets: tuple[str, ...] = ("model", "qemu")
 
-    def what(self, plan: Plan) -> str:
-        text = self.label.format(batch=plan.batch_commands, send=plan.send_commands, w=WIDTH, h=HEIGHT)
-        return f"{text} ({self.unit})"
+    def text(self, plan: Plan) -> str:
+        return self.label.format(batch=plan.batch_commands, send=plan.send_commands, w=WIDTH, h=HEIGHT)
 
 
-ROWS: tuple[Row, ...] = (
-    Row("startup", "start-up: open_device to a negotiated device", "ms"),
-    Row("startup_launch", "of which QEMU launch, QMP and PCI set-up", "ms", ("qemu",)),
-    Row("register_read", "one register read (through qtest: a round trip)", "µs"),
-    Row("batch", "{batch} RECT_FILL/UPDATE pre-encoded, fifo.write_batch + sync", "commands/s"),
-    Row("send", "{send} RECT_FILL/UPDATE, fifo.send each (reserve/commit) + sync", "commands/s"),
-    Row("draw_full", "{w}x{h} CPU draw + full-screen UPDATE + sync", "ms"),
-    Row("draw_half", "{w}x{h} CPU draw of the left half + its UPDATE (uploaded row by row) + sync", "ms"),
-    Row("display", "{w}x{h} readback: display (model refresh / QMP screendump)", "ms"),
-    Row("vram", "{w}x{h} readback: read_vram", "ms"),
-    Row("memory", "Python allocations of an open device in {w}x{h}", "MiB"),
-    Row("qemu_rss", "QEMU process RSS at the end of the run", "MiB", ("qemu",)),
+MEASURES: tuple[Measure, ...] = (
+    Measure("startup", "start-up: open_device to a negotiated device", "ms"),
+    Measure("startup_launch", "of which QEMU launch, QMP and PCI set-up", "ms", ("qemu",)),
+    Measure("register_read", "one register read (through qtest: a round trip)", "µs"),
+    Measure("batch", "{batch} RECT_FILL/UPDATE pre-encoded, fifo.write_batch + sync", "commands/s"),
+    Measure("send", "{send} RECT_FILL/UPDATE, fifo.send each (reserve/commit) + sync", "commands/s"),
+    Measure("draw_full", "{w}x{h} CPU draw + full-screen UPDATE + sync", "ms"),
+    Measure("draw_half", "{w}x{h} CPU draw of the left half + its UPDATE (uploaded row by row) + sync", "ms"),
+    Measure("display", "{w}x{h} readback: display (model refresh / QMP screendump)", "ms"),
+    Measure("vram", "{w}x{h} readback: read_vram", "ms"),
+    Measure("memory", "Python allocations of an open device in {w}x{h}", "MiB"),
+    Measure("qemu_rss", "QEMU process RSS at the end of the run", "MiB", ("qemu",)),
 )
-ROW_KEYS = tuple(r.key for r in ROWS)
+MEASURE_KEYS = tuple(r.key for r in MEASURES)
 
 
 @dataclass
@@ -146,11 +167,11 @@ class Results:
             "machine": self.machine,
             "targets": list(self.targets),
             "rows": [
-                {"key": r.key, "what": r.what(self.plan), "unit": r.unit,
+                {"key": r.key, "what": r.text(self.plan), "unit": r.unit,
                  "median": {t: self.median(r.key, t) for t in self.targets},
                  "ratio_qemu_over_model": self.ratio(r.key),
                  "samples": self.samples.get(r.key, {})}
-                for r in ROWS
+                for r in MEASURES
             ],
         }
 
@@ -279,7 +300,7 @@ def _qemu_rss_mib(dev: Device) -> float | None:
 
 def run(targets: Sequence[str] = ("model", "qemu"), plan: Plan = PLANS["full"],
         progress: Progress = _quiet) -> Results:
-    """Measure every row of :data:`ROWS` for ``targets``, repetitions interleaved."""
+    """Measure every row of :data:`MEASURES` for ``targets``, repetitions interleaved."""
     targets = tuple(targets)
     for t in targets:
         if t not in TARGETS:
@@ -331,7 +352,7 @@ def run(targets: Sequence[str] = ("model", "qemu"), plan: Plan = PLANS["full"],
 
 def _row(target: str) -> set[str]:
     """The row keys measured for a target."""
-    return {r.key for r in ROWS if target in r.targets}
+    return {r.key for r in MEASURES if target in r.targets}
 
 
 def _measure(devs: dict[str, Device], res: Results, progress: Progress) -> None:
@@ -405,6 +426,7 @@ def machine_info() -> dict[str, str]:
         "numpy": np.__version__,
         "kernel": platform.release(),
         "cpu": _cpu_model(),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
     qemu = _qemu_version()
     if qemu:
@@ -446,65 +468,321 @@ def fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def render_table(res: Results) -> str:
-    cols = ["what", *(TARGETS[t] if t != "model" else "model" for t in res.targets)]
-    if "model" in res.targets and "qemu" in res.targets:
-        cols.append("ratio (QEMU/model)")
-    lines = ["| " + " | ".join(cols) + " |", "|---" + "|---:" * (len(cols) - 1) + "|"]
-    for r in ROWS:
-        cells = [r.what(res.plan), *(fmt(res.median(r.key, t)) for t in res.targets)]
-        if len(cols) > len(cells):
-            cells.append(fmt(res.ratio(r.key)))
-        lines.append("| " + " | ".join(cells) + " |")
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+# -- the built-in sources as rows of the one table ------------------------------------------
+
+QTEST_BATCH_TARGET = 1.4e6
+"""Issue "Fast paths", Deliver 2: keep or beat today's 1.4 M batched commands per second into
+QEMU through qtest."""
+QTEST_LIMIT = "QEMU 7.2's device through qtest, same run"
+
+
+def qtest_rows(res: Results) -> list[Row]:
+    """The model-vs-QEMU figures as rows: the model's figure against QEMU's (ratio = model /
+    QEMU), QEMU's own where the model has none, and the batched rate into QEMU against its
+    target."""
+    out: list[Row] = []
+    for m in MEASURES:
+        model, qemu = res.median(m.key, "model"), res.median(m.key, "qemu")
+        higher = m.unit == "commands/s"
+        text = m.text(res.plan)
+        if model is not None:
+            out.append(Row("qtest", f"{text}: model (profile qemu)", model, m.unit, qemu,
+                           QTEST_LIMIT if qemu is not None else "", higher_is_better=higher))
+        elif qemu is not None:
+            out.append(Row("qtest", f"{text}: QEMU through qtest", qemu, m.unit, higher_is_better=higher))
+    batch = res.median("batch", "qemu")
+    if batch is not None:
+        text = next(m for m in MEASURES if m.key == "batch").text(res.plan)
+        out.append(Row("qtest", f"{text}: into QEMU through qtest", batch, "commands/s",
+                       target=QTEST_BATCH_TARGET))
+    return out
+
+
+def _qtest_source(quick: bool, targets: Sequence[str], progress: Progress) -> list[Row]:
+    return qtest_rows(run(targets, PLANS["quick" if quick else "full"], progress))
+
+
+def fifo_ring_bytes() -> int:
+    """QEMU's FIFO less its four registers (svga/facts/profiles.py, docs/lab.md 'The devices the
+    guest sees'): what one FIFO-sized batch of commands may fill."""
+    return QEMU_PROFILE.fifo_size - FIFO_MIN_SIZE_LEGACY
+
+
+def encode_reading(n: int, pass_: int = 0) -> np.ndarray:
+    """A numpy reading of bench/c/encode_batch.c's buffer for one pass: n RECT_FILLs, fill k
+    coloured (pass * 131 + k * 0x010203) & 0xFFFFFF at (k % 80 * 8, k // 80 % 60 * 8), 8x8."""
+    k = np.arange(n, dtype=np.uint64)
+    words = np.empty((n, 6), dtype="<u4")
+    words[:, 0] = 2
+    words[:, 1] = (pass_ * 131 + k * 0x010203) & 0xFFFFFF
+    words[:, 2] = k % 80 * 8
+    words[:, 3] = k // 80 % 60 * 8
+    words[:, 4:] = 8
+    return words.reshape(-1)
+
+
+def _compile(source: Path, out: Path) -> Path:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise BenchError(f"gcc not found: {source.name} is compiled at bench time (apt-get install gcc)")
+    proc = subprocess.run([gcc, "-O2", "-Wall", "-o", str(out), str(source)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise BenchError(f"gcc failed on {source.name}: "
+                         f"{(proc.stderr.strip().splitlines() or ['no message'])[0]}")
+    return out
+
+
+def _python_encode(n: int, window: float) -> tuple[float, bytes]:
+    """``commands.encode`` of the same RECT_FILLs joined into one buffer, passes until
+    ``window`` seconds have gone: (commands per second, the buffer of pass 0)."""
+    where = [(k % 80 * 8, k // 80 % 60 * 8) for k in range(n)]
+    encode = commands.encode
+
+    def one(p: int) -> bytes:
+        return b"".join([encode("RECT_FILL", color=(p * 131 + k * 0x010203) & 0xFFFFFF, x=x, y=y,
+                                width=8, height=8) for k, (x, y) in enumerate(where)])
+    first = one(0)
+    passes, t0 = 0, time.perf_counter()
+    while (t := time.perf_counter() - t0) < window:
+        one(passes)
+        passes += 1
+    return passes * n / t, first
+
+
+def c_encode_rows(quick: bool, targets: Sequence[str], progress: Progress) -> list[Row]:
+    """The physical limit of the driver's batch path: C encoding RECT_FILLs into a FIFO-sized
+    buffer, and ``commands.encode`` doing the same in the same run, both checked against numpy."""
+    window = 0.2 if quick else 1.0
+    ring = fifo_ring_bytes()
+    n = ring // 24
+    with tempfile.TemporaryDirectory(prefix="svga-bench-") as tmp:
+        binary = _compile(C_ENCODE, Path(tmp) / "encode_batch")
+        dump = Path(tmp) / "pass0.bin"
+        c_rates, py_rates = [], []
+        for rep in range(1 if quick else 3):  # C and Python take turns
+            progress(f"C baseline: encode into a {ring}-byte buffer {rep + 1}/{1 if quick else 3}")
+            proc = subprocess.run([str(binary), f"{window:g}", str(ring), str(dump)], capture_output=True,
+                                  text=True, timeout=60 + 10 * window, check=False)
+            if proc.returncode != 0:
+                raise BenchError(f"{binary.name} failed: {proc.stderr.strip()[:200]}")
+            line = json.loads(proc.stdout)
+            c_rates.append(line["commands"] / line["seconds"])
+            rate, first = _python_encode(n, window)
+            py_rates.append(rate)
+        want = encode_reading(n).tobytes()
+        if dump.read_bytes() != want:
+            raise BenchError(f"{binary.name}: its buffer is not the RECT_FILLs it was to encode")
+        if first != want:
+            raise BenchError("commands.encode: its buffer is not the RECT_FILLs it was to encode")
+    c_rate = statistics.median(c_rates)
+    return [
+        Row("driver", f"C (gcc -O2): {n} RECT_FILL encoded into a FIFO-sized buffer (the physical limit)",
+            c_rate, "commands/s"),
+        Row("driver", f"commands.encode: the same {n} RECT_FILL joined into one buffer",
+            statistics.median(py_rates), "commands/s", c_rate, "C (gcc -O2) encoding the same, same run"),
+    ]
+
+
+# -- the collector ----------------------------------------------------------------------------
+
+Builtin = Callable[[bool, Sequence[str], Progress], list[Row]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where rows come from: a built-in function or a bench module with ``rows(quick)``."""
+
+    name: str
+    group: str  # the group its rows are in, for --only
+    builtin: Builtin | None = None
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("qtest", "qtest", _qtest_source),
+    Source("C baseline", "driver", c_encode_rows),
+    Source("bench.model", "model"),
+    Source("bench.driver", "driver"),
+    Source("bench.screens", "screenshot"),
+    Source("bench.startup", "start-up"),
+    Source("bench.qa", "qa"),
+    Source("bench.captures", "captures"),
+    Source("bench.input", "input"),
+    Source("bench.guest", "guest"),
+)
+GROUPS = tuple(dict.fromkeys(s.group for s in SOURCES))
+
+
+@dataclass
+class Collected:
+    """Every row of one run, the notes on sources that gave none, and where it ran."""
+
+    rows: list[Row]
+    notes: list[str]
+    machine: dict[str, str]
+    quick: bool
+    only: tuple[str, ...]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else 'no message'}"[:240]
+
+
+def module_rows(name: str, quick: bool) -> tuple[list[Row], str | None]:
+    """``rows(quick)`` of a bench module: (rows, None), or ([], a note) when the module is not
+    there, has no ``rows()``, fails, or returns something that is not a list of rows."""
+    try:
+        mod = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return [], f"{name}: not there yet (skipped)"
+        return [], f"{name}: cannot be imported ({_one_line(exc)})"
+    except Exception as exc:  # noqa: BLE001 - a module being written may be broken: note it
+        return [], f"{name}: cannot be imported ({_one_line(exc)})"
+    fn = getattr(mod, "rows", None)
+    if not callable(fn):
+        return [], f"{name}: has no rows() yet (skipped)"
+    try:
+        got = list(fn(quick=quick))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - one failing module never stops the table
+        return [], f"{name}: failed ({_one_line(exc)})"
+    bad = [r for r in got if not isinstance(r, Row)]
+    if bad:
+        return [], f"{name}: rows() returned {type(bad[0]).__name__}, not bench.table.Row"
+    return got, None
+
+
+def collect(quick: bool = False, only: Sequence[str] = (), targets: Sequence[str] = ("model", "qemu"),
+            progress: Progress = _quiet, sources: Sequence[Source] = SOURCES) -> Collected:
+    """Run every source (or those of the groups in ``only``) and gather their rows."""
+    unknown = [g for g in only if g not in GROUPS]
+    if unknown:
+        raise SVGAError(f"unknown group {unknown[0]!r}: use {', '.join(GROUPS)}")
+    col = Collected([], [], machine_info(), quick, tuple(only))
+    chosen = [s for s in sources if not only or s.group in only]
+    for i, src in enumerate(chosen, 1):
+        progress(f"({i}/{len(chosen)}) {src.name}")
+        t0 = time.perf_counter()
+        if src.builtin is not None:
+            try:
+                rows, note = src.builtin(quick, targets, progress), None
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failing source is a note
+                rows, note = [], f"{src.name}: failed ({_one_line(exc)})"
+        else:
+            rows, note = module_rows(src.name, quick)
+        col.seconds[src.name] = time.perf_counter() - t0
+        col.rows += rows
+        if note:
+            col.notes.append(note)
+            progress(note)
+        else:
+            progress(f"{src.name}: {len(rows)} rows in {col.seconds[src.name]:.1f} s")
+    return col
+
+
+# -- writing the results ----------------------------------------------------------------------
+
+def render_rows(rows: Sequence[Row]) -> str:
+    """The Markdown table of the rows, grouped as they came."""
+    head = ["| group | figure | value | unit | limit | the limit is | ratio | target | met |",
+            "|---|---|---:|---|---:|---|---:|---:|---|"]
+    body = []
+    for r in rows:
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        target = "" if r.target is None else ("≥ " if r.higher_is_better else "≤ ") + fmt(r.target)
+        body.append(f"| {r.group} | {r.figure} | {fmt(r.value)} | {r.unit} | "
+                    f"{'' if r.limit is None else fmt(r.limit)} | {r.limit_label} | "
+                    f"{'' if r.ratio is None else fmt_ratio(r.ratio)} | {target} | {met} |")
+    return "\n".join(head + body)
+
+
+def render_markdown(col: Collected, plot_name: str | None = "results.png") -> str:
+    m = col.machine
+    cmd = "python3 -m bench.run" + (" --quick" if col.quick else "") + \
+        "".join(f" --only {g}" for g in col.only)
+    missed = [r for r in col.rows if r.met is False]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`{cmd}`{'' if col.quick or col.only else ' (`make bench`)'}, {m['date']}. Machine: {m['cpu']}, "
+        f"nproc {m['nproc']}, load average {m.get('load', '?')} at the start, Linux {m['kernel']}, "
+        f"Python {m['python']}, numpy {m['numpy']}, QEMU {m.get('qemu', 'not used')}.",
+        "",
+        "Every figure beside its limit, measured in the same run (the ratio is figure / limit: for a "
+        "rate below 1 is slower than the limit, for a time above 1 is slower). The target is the "
+        "issue's; \"met\" says whether this run reached it. Rows come from bench/run.py (groups qtest "
+        "and the C baseline of driver) and the bench modules' `rows()`.",
+        "",
+        f"{len(col.rows)} rows, {sum(r.met is True for r in col.rows)} targets met, {len(missed)} missed.",
+        "",
+    ]
+    if col.notes:
+        lines += ["Sources with no rows in this run:", ""] + [f"- {n}" for n in col.notes] + [""]
+    lines += [render_rows(col.rows), ""]
+    if plot_name:
+        lines += [f"![commands per second against the limits]({plot_name})", ""]
     return "\n".join(lines)
 
 
-def render_markdown(res: Results) -> str:
-    m = res.machine
-    p = res.plan
-    return "\n".join([
-        "# Benchmarks",
-        "",
-        f"`python3 -m bench.run{' --quick' if p.name == 'quick' else ''}`, {m['date']}. "
-        f"Machine: {m['cpu']}, nproc {m['nproc']}, Linux {m['kernel']}, Python {m['python']}, "
-        f"numpy {m['numpy']}, QEMU {m.get('qemu', 'not used')}.",
-        "",
-        f"Medians of {p.reps} repetitions ({p.startup_reps} for start-up), the devices taking "
-        "turns in one run. The model is `open_device(\"model\", profile=\"qemu\")`; QEMU is "
-        "`open_device(\"qemu\")` (qemu-system-x86_64 -vga vmware, headless, through qtest). "
-        "The ratio is QEMU's figure over the model's: above 1 means QEMU takes longer or more "
-        "memory, or (commands/s) runs more commands per second.",
-        "",
-        render_table(res),
-        "",
-    ])
+def write_results(col: Collected, folder: Path) -> list[Path]:
+    """results.json (a list of Row.as_json()), results.md and results.png in ``folder``."""
+    from bench import plot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "results.json", folder / "results.md", folder / "results.png"]
+    paths[0].write_text(json.dumps([r.as_json() for r in col.rows], indent=2, ensure_ascii=False) + "\n")
+    paths[1].write_text(render_markdown(col, paths[2].name))
+    plot.write(col.rows, paths[2])
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python3 -m bench.run", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions and commands (smoke run); "
-                    "writes no file unless --out is given")
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON instead of Markdown")
-    ap.add_argument("--targets", default="model,qemu", help="comma-separated: model, qemu (default both)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="Markdown file to write (default: bench/results.md for a full run)")
+    ap = argparse.ArgumentParser(
+        prog="python3 -m bench.run",
+        description="The one benchmark table: every figure beside its limit, in one run.",
+        epilog="groups: " + ", ".join(GROUPS) + "\n\nexamples:\n"
+               "  python3 -m bench.run                    every group; writes bench/results.json, .md, .png\n"
+               "  python3 -m bench.run --quick --only qtest --targets model\n"
+               "  python3 -m bench.run --only guest --out /tmp/guest   the lab guest's rows (root)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short plans (smoke run); writes nothing unless "
+                    "--out is given")
+    ap.add_argument("--only", action="append", default=[], metavar="GROUP",
+                    help="run only the sources of GROUP (repeat, or comma-separate)")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of Markdown")
+    ap.add_argument("--targets", default="model,qemu",
+                    help="the qtest group's devices, comma-separated: model, qemu (default both)")
+    ap.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="folder for results.json, results.md, results.png (default: bench/ for a full "
+                    "run of every group, else none)")
     args = ap.parse_args(argv)
-    plan = PLANS["quick" if args.quick else "full"]
+    only = tuple(g.strip() for arg in args.only for g in arg.split(",") if g.strip())
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    out = args.out if args.out is not None else (None if args.quick else RESULTS_PATH)
+    out = args.out if args.out is not None else (None if args.quick or only else BENCH_DIR)
+    for t in targets:
+        if t not in TARGETS:
+            print(f"bench: unknown benchmark target {t!r}: use {', '.join(TARGETS)}", file=sys.stderr)
+            return 1
     try:
-        res = run(targets, plan, progress=_stderr)
+        col = collect(args.quick, only, targets, progress=_stderr)
     except SVGAError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    text = render_markdown(res)
     if out is not None:
-        out.write_text(text)
-        _stderr(f"wrote {out}")
+        for path in write_results(col, out):
+            _stderr(f"wrote {path}")
     if args.json:
-        print(json.dumps(res.as_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps([r.as_json() for r in col.rows], indent=2, ensure_ascii=False))
     else:
-        print(render_table(res))
+        print(render_rows(col.rows))
     return 0
 
 

@@ -13,10 +13,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from svga.captures.events import Capture, Frame, Header, Pixels  # noqa: E402
 from svga.captures.files import save_capture  # noqa: E402
 from svga.commands import decode, encode  # noqa: E402
-from svga.tools.stream import Mode, Position, StreamItem, Sync  # noqa: E402
+from svga.stream.capture import Capture, Frame, Header, Pixels  # noqa: E402
+from svga.stream.items import Mode, Position, StreamItem, Sync  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
 FRAME_COMMANDS = 1000

@@ -13,15 +13,23 @@ RECT_ROP_COPY) follow the older header QEMU still implements.
 Each row also says what the command needs (:class:`Needs`, the header's "Availability"
 lines): the driver asks :func:`offered` before it sends a command, the software model before
 it runs one, and the lint reports what a device does not offer; nobody gates by hand.
+
+Encoding is precomputed once per row (:class:`Codec`, :func:`codec`): the ``struct.Struct``
+of the fixed words and, for a command without tails, keyword-only ``pack``/``pack_into``
+functions made from the field names, so :func:`encode` builds no format per call. A value
+``struct`` refuses sends the call to the checked encoder, which names the field and the
+problem; :func:`encode_many` fills a numpy array with many commands of one kind.
 """
 
 from __future__ import annotations
 
+import keyword
 import operator
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -309,32 +317,167 @@ class Command:
         return " ".join(parts)
 
 
-def encode(cmd: int | str, **kwargs: int | bytes) -> bytes:
+class Codec:
+    """One command's encoder, made once from its table row.
+
+    ``struct`` packs the fixed words (the id, then each field: ``I``, or ``i`` for a signed
+    field, so the range check is struct's own). For a command without tails:
+
+    - ``pack(**fields)`` returns the command's bytes, ``pack_into(buf, offset, **fields)``
+      writes them into a buffer (keyword-only: exactly the field names);
+    - ``pack_values(*values)`` and ``pack_values_into(buf, offset, *values)`` take the field
+      values in table order (the fastest calls);
+    - ``pack_dict(fields)`` and ``pack_dict_into(buf, offset, fields)`` take a dict of the
+      fields (what :func:`encode` and ``Fifo.send`` are given).
+
+    They raise ``TypeError`` or ``KeyError`` (a missing or unknown field, a wrong count) or
+    ``struct.error`` (a value that is not an integer or does not fit), which :func:`encode`
+    turns into the checked encoder's one-line ProtocolError. Commands with tails have all
+    six None."""
+
+    __slots__ = ("spec", "id", "name", "field_names", "struct", "nwords", "nbytes", "fixed",
+                 "pack", "pack_into", "pack_values", "pack_values_into", "pack_dict", "pack_dict_into",
+                 "_known")
+
+    def __init__(self, spec: CommandSpec) -> None:
+        self.spec = spec
+        self.id = int(spec.id)
+        self.name = spec.name
+        self.field_names = spec.field_names
+        self.struct = struct.Struct("<I" + "".join("i" if f.signed else "I" for f in spec.fields))
+        self.nwords = spec.fixed_words
+        self.nbytes = 4 * self.nwords
+        self.fixed = not spec.tails
+        self._known = frozenset(self.field_names) | {t.name for t in spec.tails}
+        self.pack: Callable[..., bytes] | None = None
+        self.pack_into: Callable[..., None] | None = None
+        self.pack_values: Callable[..., bytes] | None = None
+        self.pack_values_into: Callable[..., None] | None = None
+        self.pack_dict: Callable[[Mapping[str, object]], bytes] | None = None
+        self.pack_dict_into: Callable[..., None] | None = None
+        if self.fixed:
+            fns = _generate(self)
+            (self.pack, self.pack_into, self.pack_dict, self.pack_dict_into) = (
+                fns["pack"], fns["pack_into"], fns["pack_dict"], fns["pack_dict_into"])
+            self.pack_values, self.pack_values_into = fns["pack_values"], fns["pack_values_into"]
+
+
+def _generate(c: Codec) -> dict[str, Callable[..., object]]:
+    """The pack functions of one fixed-size command, made from its field names (as
+    dataclasses make their __init__): a call is one frame and one struct call, with no
+    loop over the fields."""
+    names = c.field_names
+    for n in names:
+        if not n.isidentifier() or keyword.iskeyword(n) or n.startswith("_"):
+            raise ValueError(f"field name {n!r} of {c.name} cannot be a parameter")
+    kwonly = ("*, " + ", ".join(names)) if names else ""
+    args = "".join(f", {n}" for n in names)
+    from_dict = "".join(f", _f[{n!r}]" for n in names)
+    k = len(names)
+    src = f"""
+def pack({kwonly}):
+    return _pack({c.id}{args})
+def pack_into(_buf, _offset{', ' + kwonly if kwonly else ''}):
+    _pack_into(_buf, _offset, {c.id}{args})
+def pack_dict(_f):
+    if len(_f) != {k}:
+        raise TypeError("wrong fields")
+    return _pack({c.id}{from_dict})
+def pack_dict_into(_buf, _offset, _f):
+    if len(_f) != {k}:
+        raise TypeError("wrong fields")
+    _pack_into(_buf, _offset, {c.id}{from_dict})
+def pack_values(*_v):
+    return _pack({c.id}, *_v)
+def pack_values_into(_buf, _offset, *_v):
+    _pack_into(_buf, _offset, {c.id}, *_v)
+"""
+    ns: dict[str, object] = {"_pack": c.struct.pack, "_pack_into": c.struct.pack_into}
+    exec(compile(src, f"<svga.commands {c.name}>", "exec"), ns)  # noqa: S102 - names from the table
+    out: dict[str, Callable[..., object]] = {}
+    for name in ("pack", "pack_into", "pack_dict", "pack_dict_into", "pack_values", "pack_values_into"):
+        fn = ns[name]
+        fn.__qualname__ = f"{c.name}.{name}"  # type: ignore[attr-defined]
+        out[name] = fn  # type: ignore[assignment]
+    return out
+
+
+CODECS: dict[int | str, Codec] = {}
+"""Every command's :class:`Codec`, by id and by (upper-case) name."""
+for _spec in COMMANDS:
+    CODECS[int(_spec.id)] = CODECS[_spec.name] = Codec(_spec)
+del _spec
+
+
+_UPDATE = CODECS[int(Cmd.UPDATE)]
+_RECT_FILL = CODECS[int(Cmd.RECT_FILL)]
+_pack_update = _UPDATE.struct.pack
+_pack_fill = _RECT_FILL.struct.pack
+assert _UPDATE.field_names == ("x", "y", "width", "height")
+assert _RECT_FILL.field_names == ("color", "x", "y", "width", "height")
+
+
+def codec(cmd: int | str) -> Codec:
+    """The :class:`Codec` of a command id or name (errors as :func:`spec_for`)."""
+    found = CODECS.get(cmd) if isinstance(cmd, (int, str)) else None
+    return found if found is not None else CODECS[int(spec_for(cmd).id)]
+
+
+ABSENT: object = type("Absent", (), {"__repr__": lambda self: "<absent>"})()
+"""Default of encode()'s named fields: the field was not given."""
+
+
+def encode(cmd: int | str, /, *, x: Any = ABSENT, y: Any = ABSENT, width: Any = ABSENT,
+           height: Any = ABSENT, color: Any = ABSENT, **fields: int | bytes) -> bytes:
     """Encode one command: ``encode("RECT_FILL", color=0xff0000, x=0, y=0, width=8, height=8)``.
 
     Every fixed field is required; tails are byte strings of exactly the size the fixed
-    fields call for (zero-padded to a whole word here)."""
-    spec = spec_for(cmd)
-    names = spec.field_names
-    unknown = set(kwargs) - set(names) - {t.name for t in spec.tails}
+    fields call for (zero-padded to a whole word here). ``x``, ``y``, ``width``, ``height``
+    and ``color`` are named parameters only for speed (UPDATE's and RECT_FILL's fields then
+    need no keyword dict): they are fields like any other."""
+    c = CODECS.get(cmd)  # type: ignore[call-overload]
+    if not fields:
+        if c is _UPDATE:
+            if color is ABSENT:
+                try:
+                    return _pack_update(1, x, y, width, height)
+                except struct.error:
+                    pass  # the checked encoder below says which field and why
+        elif c is _RECT_FILL:
+            try:
+                return _pack_fill(2, color, x, y, width, height)
+            except struct.error:
+                pass
+    _gather(fields, x, y, width, height, color)
+    if c is not None and c.pack_dict is not None:
+        try:
+            return c.pack_dict(fields)
+        except (TypeError, KeyError, struct.error):
+            pass
+    return _encode_checked(c.spec if c is not None else spec_for(cmd), fields)
+
+
+def _gather(fields: dict[str, Any], x: Any, y: Any, width: Any, height: Any, color: Any) -> None:
+    """Put encode()'s named fields that were given into the keyword dict."""
+    for name, value in (("x", x), ("y", y), ("width", width), ("height", height), ("color", color)):
+        if value is not ABSENT:
+            fields[name] = value
+
+
+def _encode_checked(spec: CommandSpec, kwargs: Mapping[str, object]) -> bytes:
+    """The encoder with every check spelled out: one ProtocolError naming the field."""
+    c = CODECS[int(spec.id)]
+    unknown = set(kwargs) - c._known
     if unknown:
         raise ProtocolError(f"{spec.name} has no field {sorted(unknown)[0]!r}")
-    values: list[int] = [int(spec.id)]
+    values: list[int] = [c.id]
     args: dict[str, int] = {}
     for f in spec.fields:
         if f.name not in kwargs:
             raise ProtocolError(f"{spec.name} needs field {f.name!r}")
-        try:
-            v = operator.index(kwargs[f.name])  # type: ignore[arg-type]
-        except TypeError:
-            raise ProtocolError(f"{spec.name}.{f.name} must be an integer, not "
-                                f"{type(kwargs[f.name]).__name__} {kwargs[f.name]!r:.40}") from None
-        lo, hi = (-(1 << 31), (1 << 31) - 1) if f.signed else (0, 0xFFFFFFFF)
-        if not lo <= v <= hi:
-            raise ProtocolError(f"{spec.name}.{f.name}={v} does not fit a 32-bit field")
-        args[f.name] = v
-        values.append(v & 0xFFFFFFFF)
-    out = bytearray(struct.pack(f"<{len(values)}I", *values))
+        args[f.name] = v = _field_value(spec, f, kwargs[f.name])
+        values.append(v)
+    out = bytearray(c.struct.pack(*values))
     for t in spec.tails:
         want = t.size(args)
         if want < 0 or want > MAX_DATASIZE:
@@ -349,6 +492,94 @@ def encode(cmd: int | str, **kwargs: int | bytes) -> bytes:
             )
         out += data + bytes(-len(data) % 4)
     return bytes(out)
+
+
+def _field_value(spec: CommandSpec, f: Field, value: object) -> int:
+    try:
+        v = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ProtocolError(f"{spec.name}.{f.name} must be an integer, not "
+                            f"{type(value).__name__} {value!r:.40}") from None
+    lo, hi = (-(1 << 31), (1 << 31) - 1) if f.signed else (0, 0xFFFFFFFF)
+    if not lo <= v <= hi:
+        raise ProtocolError(f"{spec.name}.{f.name}={v} does not fit a 32-bit field")
+    return v
+
+
+def encode_many(cmd: int | str, count: int | None = None, **fields: object) -> np.ndarray:
+    """Encode many commands of one fixed-size kind at once, as a C-contiguous
+    ``(n, words)`` uint32 array: row i is command i, column 0 its id, then the fields in
+    table order. Each field is one integer (the same in every row) or a 1-D integer array
+    of length n; ``count`` gives n when every field is one integer (default 1).
+
+    ``encode_many("RECT_FILL", color=colors, x=xs, y=ys, width=8, height=8)`` is
+    ``b"".join(encode("RECT_FILL", ...) for each row)`` as an array, with the same checks
+    (every field given, no unknown one, integers that fit 32 bits; signed fields as two's
+    complement), made on whole arrays; hand it to ``Fifo.write_words``."""
+    c = codec(cmd)
+    spec = c.spec
+    if not c.fixed:
+        raise ProtocolError(f"{spec.name} has variable-length tails: encode it with encode()")
+    unknown = set(fields) - c._known
+    if unknown:
+        raise ProtocolError(f"{spec.name} has no field {sorted(unknown)[0]!r}")
+    columns: list[int | np.ndarray] = []
+    n = count
+    for f in spec.fields:
+        if f.name not in fields:
+            raise ProtocolError(f"{spec.name} needs field {f.name!r}")
+        value = fields[f.name]
+        if isinstance(value, (int, np.integer)) or (isinstance(value, np.ndarray) and value.ndim == 0):
+            columns.append(_field_value(spec, f, value))
+            continue
+        arr = np.asarray(value)
+        if arr.ndim != 1:
+            raise ProtocolError(f"{spec.name}.{f.name} must be an integer or a 1-D array of them, "
+                                f"not an array of shape {arr.shape}")
+        if arr.dtype.kind not in "iub":
+            if arr.size:
+                raise ProtocolError(f"{spec.name}.{f.name} must hold integers, not {arr.dtype}")
+            arr = arr.astype(np.int64)
+        if n is None:
+            n = len(arr)
+        elif len(arr) != n:
+            raise ProtocolError(f"{spec.name}.{f.name} has {len(arr)} values where "
+                                f"{'count is' if count is not None else 'an earlier field has'} {n}")
+        lo, hi = (-(1 << 31), (1 << 31) - 1) if f.signed else (0, 0xFFFFFFFF)
+        info = np.iinfo(arr.dtype) if arr.dtype.kind != "b" else None
+        if arr.size and info is not None and (info.min < lo or info.max > hi):
+            bad = (arr < lo) | (arr > hi)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ProtocolError(f"{spec.name}.{f.name}={int(arr[i])} (row {i}) does not fit a "
+                                    "32-bit field")
+        columns.append(arr)
+    if n is None:
+        n = 1
+    if n < 0:
+        raise ProtocolError(f"count must not be negative, not {n}")
+    out = np.empty((n, c.nwords), dtype="<u4")
+    out[:, 0] = c.id
+    for j, col in enumerate(columns, start=1):
+        if isinstance(col, int):
+            out[:, j] = col & 0xFFFFFFFF
+        else:
+            out[:, j] = col  # unsafe cast: a negative signed value becomes its two's complement
+    return out
+
+
+def length_at(words: np.ndarray | memoryview, pos: int) -> int:
+    """Words of the command starting at word ``pos`` of a uint32 sequence, from the table
+    (errors as :func:`decode`). Only the fixed fields a tail's size depends on are read."""
+    if pos >= len(words):
+        raise IncompleteCommand("command", 1, 0, None)
+    c = CODECS.get(int(words[pos]))
+    if c is None:
+        raise UnknownCommand(int(words[pos]))
+    if c.fixed:
+        return c.nwords
+    arr = words if isinstance(words, np.ndarray) else np.frombuffer(words, dtype="<u4")
+    return decode(arr, pos)[1]
 
 
 def decode(words: np.ndarray | bytes | memoryview, pos: int = 0, base_offset: int | None = None

@@ -22,15 +22,13 @@ visible (``close(disable=True)`` returns the device to VGA).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from svga import commands, pixels
 from svga.errors import DeviceError, SVGAError, UnsupportedDevice
@@ -51,6 +49,9 @@ from svga.registers import (
 )
 from svga.transport.base import Transport
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 log = logging.getLogger(__name__)
 
 ACCEL_CHOICES = ("auto", "on", "off")
@@ -60,6 +61,11 @@ CURSOR_MAX = QEMU_CURSOR_LIMITS.largest_square(32)
 so the same cursor works on every device. Alpha cursors (never on QEMU) may be up to
 :data:`svga.facts.kit.KIT_CURSOR_MAX` a side (docs/svga-kit.md 'Cursors')."""
 _SCREEN_CAPS = FifoCap.SCREEN_OBJECT | FifoCap.SCREEN_OBJECT_2
+# Plain ints for the per-call paths (an enum member costs an attribute lookup each time).
+_UPDATE = int(commands.Cmd.UPDATE)
+_RECT_FILL = int(commands.Cmd.RECT_FILL)
+_RECT_COPY = int(commands.Cmd.RECT_COPY)
+_pack_update = commands.codec(_UPDATE).struct.pack  # the command table's layout, made once
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,9 @@ class Device:
         self.max_width = self.regs.read(Reg.MAX_WIDTH)
         self.max_height = self.regs.read(Reg.MAX_HEIGHT)
         mem_regs = self.regs.read(Reg.MEM_REGS) if self.caps & Cap.EXTENDED_FIFO else 0
-        self.fifo = Fifo(self.regs, transport.fifo, self.caps, mem_regs, self.mem_size)
+        self.fifo = Fifo(self.regs, transport.fifo, self.caps, mem_regs, self.mem_size, transport=transport)
+        self._extended = bool(self.caps & Cap.EXTENDED_FIFO)
+        self._fill_offered, self._fill_epoch = False, -1  # see _offers_fill
         self.mode: Mode | None = None
         self._fb: np.ndarray | None = None
         self._shadow = False
@@ -318,38 +326,69 @@ class Device:
 
     def update(self, x: int = 0, y: int = 0, width: int | None = None, height: int | None = None) -> None:
         """Show a rectangle of the framebuffer (all of it by default): SVGA_CMD_UPDATE."""
-        mode = self._need_mode()
+        mode = self.mode
+        if mode is None or self._closed:
+            mode = self._need_mode()  # raises
         w = mode.width - x if width is None else width
         h = mode.height - y if height is None else height
-        self._check_rect("update", x, y, w, h)
+        if w < 0 or h < 0 or x < 0 or y < 0 or x + w > mode.width or y + h > mode.height:
+            self._check_rect("update", x, y, w, h)  # raises
         if w == 0 or h == 0:
             return
-        self._upload(x, y, w, h)
-        self.fifo.send(commands.Cmd.UPDATE, x=x, y=y, width=w, height=h)
+        if self._shadow:
+            self._upload(x, y, w, h)
+        try:
+            data = _pack_update(_UPDATE, x, y, w, h)
+        except struct.error:
+            data = commands.encode(_UPDATE, x=x, y=y, width=w, height=h)  # names the bad field
+        self.fifo.write_command(data)
 
-    def _use_accel(self, cmd: commands.Cmd) -> bool:
-        if self.accel == "off" or not self.fifo.offers(cmd):
+    def _use_accel(self, cmd: int) -> bool:
+        accel = self.accel
+        if accel == "off" or not self.fifo.offers(cmd):
             return False
-        if self.accel == "on":
+        if accel == "on":
             return True
         # auto: QEMU (the device without the extended FIFO) fills and copies against the
         # display surface of its last refresh, which lags mode changes and never catches up
         # headless (docs/qemu-7.2.md, stale-stride quirk). CPU drawing + UPDATE is right there.
-        return self.has(Cap.EXTENDED_FIFO)
+        return self._extended
 
     def fill(self, color: int, x: int, y: int, width: int, height: int) -> None:
         """Fill a rectangle with a 0x00RRGGBB colour."""
-        self._check_rect("fill", x, y, width, height)
+        mode = self.mode
+        if mode is None or self._closed:
+            self._need_mode()  # raises
+        elif width < 0 or height < 0 or x < 0 or y < 0 or x + width > mode.width or y + height > mode.height:
+            self._check_rect("fill", x, y, width, height)  # raises
         if width == 0 or height == 0:
             return
-        if self._use_accel(commands.Cmd.RECT_FILL):
-            self.fifo.send(commands.Cmd.RECT_FILL, color=color & 0xFFFFFFFF, x=x, y=y,
-                           width=width, height=height)
+        accel = self.accel  # _use_accel() inlined: off, else (on or auto on the extended FIFO) if offered
+        if accel != "off" and (accel == "on" or self._extended) and (
+                self._fill_offered if self._fill_epoch == self.fifo.offers_epoch else self._offers_fill()):
+            self.fifo.send_values(_RECT_FILL, color & 0xFFFFFFFF, x, y, width, height)
             self._device_draws = True
-            self._reread(x, y, width, height)
+            if self._shadow:
+                self._reread(x, y, width, height)
             return
-        self.framebuffer[y: y + height, x: x + width] = color & 0xFFFFFFFF
-        self.update(x, y, width, height)
+        if self._device_draws:
+            self._settle()  # the device may still be drawing (docs/svga-kit.md 'Sync before CPU drawing')
+        fb = self._fb
+        assert fb is not None
+        fb[y: y + height, x: x + width] = color & 0xFFFFFFFF
+        if self._shadow:
+            self._upload(x, y, width, height)
+        try:
+            data = _pack_update(_UPDATE, x, y, width, height)
+        except struct.error:
+            data = commands.encode(_UPDATE, x=x, y=y, width=width, height=height)  # names the bad field
+        self.fifo.write_command(data)
+
+    def _offers_fill(self) -> bool:
+        """fifo.offers(RECT_FILL), kept until the FIFO is initialised again."""
+        self._fill_offered = self.fifo.offers(_RECT_FILL)
+        self._fill_epoch = self.fifo.offers_epoch
+        return self._fill_offered
 
     def copy(self, src_x: int, src_y: int, dest_x: int, dest_y: int, width: int, height: int) -> None:
         """Copy a rectangle within the screen (overlap-safe)."""
@@ -357,9 +396,8 @@ class Device:
         self._check_rect("copy destination", dest_x, dest_y, width, height)
         if width == 0 or height == 0:
             return
-        if self._use_accel(commands.Cmd.RECT_COPY):
-            self.fifo.send(commands.Cmd.RECT_COPY, src_x=src_x, src_y=src_y, dest_x=dest_x,
-                           dest_y=dest_y, width=width, height=height)
+        if self._use_accel(_RECT_COPY):
+            self.fifo.send_values(_RECT_COPY, src_x, src_y, dest_x, dest_y, width, height)
             self._device_draws = True
             self._reread(dest_x, dest_y, width, height)
             return
@@ -599,7 +637,8 @@ class Device:
 
     def sync(self) -> None:
         """Wait until the device has processed every command sent so far."""
-        self._check_open()
+        if self._closed:
+            self._check_open()  # raises
         self.fifo.sync()
 
     # -- reading back -----------------------------------------------------------------------
@@ -665,6 +704,8 @@ class Device:
 
     def screenshot(self, source: str = "display", cursor: bool = True,
                    composite: bool = False, screen: int | None = None) -> Image.Image:
+        from PIL import Image  # Pillow only for those who ask for an image object
+
         img = self.screenshot_array(source, cursor, composite, screen)
         if img.shape[0] == 0 or img.shape[1] == 0:
             raise SVGAError("the display is empty (a 0x0 mode and no screens): nothing to save")
@@ -743,15 +784,14 @@ def open_device(spec: str = "auto", *, accel: str = "auto", record: str | None =
     """Open a device (see :func:`open_transport` for ``spec``) and negotiate with it.
 
     ``record`` (or the environment variable ``SVGA_RECORD``) names a ``.svgacap`` file that
-    records everything the driver does to the device (svga.captures.recorder)."""
+    records everything the driver does to the device (svga.transport.recorder)."""
     transport = open_transport(spec, **transport_options)
     record = record or os.environ.get(RECORD_ENV) or None
     if record:
-        # The recorder lives in the tools layer (svga.captures): looked up by name at run time,
-        # as the CLI finds its extensions, so the driver imports nothing above itself.
-        recorder = importlib.import_module("svga.captures.recorder")
+        from svga.transport.recorder import RecordingTransport  # a transport, below the driver
+
         try:
-            transport = recorder.RecordingTransport(transport, record)
+            transport = RecordingTransport(transport, record)
         except BaseException:
             transport.close()
             raise

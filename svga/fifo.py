@@ -7,7 +7,8 @@ dword (full would then look empty). With SVGA_CAP_EXTENDED_FIFO more registers f
 (capabilities, fence, cursor bypass 3, RESERVED, BUSY, ...) and MIN must leave room for
 them.
 
-This module follows the kit's reference driver (lib/refdriver/svga.c), rule by rule:
+This module follows the kit's reference driver (lib/refdriver/svga.c), rule by rule
+(docs/qemu-7.2.md 'Reserve and commit'):
 
 - :meth:`Fifo.reserve` / :meth:`Fifo.commit`: a command is written in place when the space
   up to MAX (or STOP) is contiguous and the device offers FIFO_CAP_RESERVE (then
@@ -15,30 +16,47 @@ This module follows the kit's reference driver (lib/refdriver/svga.c), rule by r
   dword; otherwise it goes through a bounce buffer. Without FIFO_CAP_RESERVE the bounce
   buffer is committed one dword at a time, NEXT_CMD moving after each, because the device
   only promises to keep STOP..NEXT_CMD plus the reserved bytes (svga_interface.txt).
+  :meth:`Fifo.send` and :meth:`Fifo.write_command` follow the same rules in one call.
 - When the ring is full the driver asks the device to catch up (SYNC, then BUSY).
 - Fences exist only with FIFO_CAP_FENCE; without it SYNC/BUSY stands in for them.
-- :meth:`Fifo.write_batch` is the throughput path: many pre-encoded commands, whole
+- :meth:`Fifo.write_batch` (a list of encoded commands) and :meth:`Fifo.write_words` (one
+  buffer, e.g. from :func:`svga.commands.encode_many`) are the throughput paths: whole
   commands only, one copy per contiguous run and one NEXT_CMD update per run.
 - :meth:`Fifo.sync` drains the ring in a way that is right on QEMU too: QEMU's BUSY always
-  reads 0 and one SYNC runs at most 1023 commands, so SYNC is repeated until STOP reaches
-  NEXT_CMD; STOP running past NEXT_CMD (QEMU's parser overrunning on a command it does not
-  count right) is reported and the FIFO re-initialised.
+  reads 0 and one SYNC runs at most 1023 commands (docs/qemu-7.2.md 'Per-run cap'), so SYNC
+  is repeated until STOP reaches NEXT_CMD; STOP running past NEXT_CMD (QEMU's parser
+  overrunning on a command it does not count right, docs/qemu-7.2.md 'Length-accounting
+  overrun') is reported and the FIFO re-initialised.
+
+Speed: when the FIFO memory is mapped (the PCI device, the model) the hot paths read and
+write it through one persistent memoryview of 32-bit words, with the ring bounds, the
+capability tests and the register numbers kept as plain ints from the negotiation, and
+the register ports reached through the transport's bound methods; every check (pointer
+bounds, overrun detection and healing, stall limits) is made there as on the general path,
+which serves unmapped memory (qtest) and raises every error.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import struct
+import sys
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
 
 import numpy as np
 
 from svga import commands
-from svga.errors import FifoError, ProtocolError
+from svga.errors import FifoError, IncompleteCommand, ProtocolError
 from svga.registers import (
     FIFO_MIN_RING_BYTES,
     FIFO_MIN_SIZE_LEGACY,
     FIFO_NUM_REGS,
+    INDEX_PORT,
+    VALUE_PORT,
     Cap,
     FifoCap,
     FifoReg,
@@ -46,7 +64,7 @@ from svga.registers import (
     RegisterFile,
     fifo_reg_valid,
 )
-from svga.transport.base import Memory
+from svga.transport.base import Memory, Transport
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +74,23 @@ SYNC_ROUNDS = 10_000
 """SYNC writes without any progress before the FIFO is declared stalled."""
 BUSY_POLLS = 100_000
 """BUSY reads after one SYNC before giving up on the device going idle."""
+
+CommitListener = Callable[[Any], None]
+"""``listener(data)``: the 32-bit words one NEXT_CMD write commits (see :class:`Fifo`)."""
+
+# Plain ints for the hot paths (an IntEnum costs an attribute lookup and a conversion).
+_NEXT_CMD = int(FifoReg.NEXT_CMD)
+_STOP = int(FifoReg.STOP)
+_RESERVED = int(FifoReg.RESERVED)
+_REG_SYNC = int(Reg.SYNC)
+_REG_BUSY = int(Reg.BUSY)
+_CAP_RESERVE = int(FifoCap.RESERVE)
+_CAP_FENCE = int(FifoCap.FENCE)
+_CODECS = commands.CODECS
+_UPDATE = _CODECS[int(commands.Cmd.UPDATE)]
+_RECT_FILL = _CODECS[int(commands.Cmd.RECT_FILL)]
+ABSENT = commands.ABSENT
+_STRUCT_ERRORS = (TypeError, KeyError, struct.error)
 
 
 @dataclass
@@ -68,12 +103,41 @@ class Reservation:
     offset: int  # FIFO byte offset where the data will start
 
 
+def _word_views(mem: Memory) -> tuple[memoryview | None, memoryview | None]:
+    """(bytes, 32-bit words) memoryviews of a directly mapped FIFO, or (None, None)."""
+    arr = mem.array()
+    if arr is None or sys.byteorder != "little" or arr.dtype != np.uint8 or arr.ndim != 1 \
+            or not arr.flags.c_contiguous or not arr.flags.writeable:
+        return None, None
+    size = min(len(arr), mem.size) // 4 * 4
+    b = memoryview(arr[:size])  # type: ignore[arg-type]
+    return b, b.cast("I")
+
+
 class Fifo:
     """The command ring of one device. Made by the device object; use it through
-    ``Device`` unless you write raw commands."""
+    ``Device`` unless you write raw commands.
+
+    ``transport`` (the device's transport; optional) gives the register ports the hot paths
+    use directly (the same ``port_write``/``port_read`` a :class:`RegisterFile` calls, so a
+    wrapping transport sees every access) and the commit listener.
+
+    **Commit listener.** ``listener`` (default: ``getattr(transport, "fifo_commit_listener",
+    None)``) is called as ``listener(data)`` at every commit, that is before every write of
+    NEXT_CMD by this driver (:meth:`send`, :meth:`write_command`, :meth:`commit`,
+    :meth:`write_batch`, :meth:`write_words`, fences): ``data`` is bytes-like (bytes, a
+    memoryview or a numpy uint32 array) holding exactly the 32-bit words that NEXT_CMD write
+    commits, in FIFO order as the driver wrote them (one call for a run that the wrap splits
+    in two copies; one call per word where the kit commits a word at a time). The words are
+    already in FIFO memory and NEXT_CMD has not moved yet. ``data`` may be a view of the FIFO
+    or of the caller's buffer, valid during the call only: copy what you keep. Pointer
+    set-up (:meth:`init`, :meth:`restart_at`) commits nothing and calls nothing. Without a
+    listener the cost is one ``if`` per commit.
+    """
 
     def __init__(self, regs: RegisterFile, mem: Memory, caps: Cap, mem_regs: int = 0,
-                 mem_size: int | None = None) -> None:
+                 mem_size: int | None = None, *, transport: Transport | None = None,
+                 listener: CommitListener | None = None) -> None:
         self.regs = regs
         self.mem = mem
         self.caps = Cap(caps)
@@ -91,7 +155,9 @@ class Fifo:
             raise FifoError(
                 f"FIFO of {self.size} bytes is too small: MAX - MIN must be at least 10 KiB"
             )
+        self.ring_bytes = self.max - self.min
         self.fifo_caps = FifoCap(0)
+        self._reserveable = False  # FIFO_CAP_RESERVE, as a plain bool (set by init)
         self.next_fence = 0
         self._reserved: Reservation | None = None
         # Only the driver writes NEXT_CMD, so it keeps its own copy; STOP is the device's
@@ -101,6 +167,35 @@ class Fifo:
         self._stop = self.min
         self.overruns = 0
         self.initialised = False
+        self._offers: dict[object, bool] = {}
+        self.offers_epoch = 0
+        """Counts the :meth:`init` calls: what :meth:`offers` answers changes only then."""
+        if listener is None and transport is not None:
+            listener = getattr(transport, "fifo_commit_listener", None)
+        self.listener: CommitListener | None = listener
+        self._b, self._w = _word_views(mem)
+        self._flush: Callable[[], None] | None = \
+            None if type(mem).flush is Memory.flush else mem.flush
+        self._pw: Callable[[int, int], None] | None = None
+        self._pr: Callable[[int], int] | None = None
+        # A transport may offer the register protocol as one call a register
+        # (PciTransport.register_ops); asked of its class, so that a wrapper that forwards
+        # attributes (a recorder) never hands out its inner transport's.
+        self._rw: Callable[[int, int], None] | None = None
+        self._rr: Callable[[int], int] | None = None
+        if transport is not None:
+            self._pw, self._pr = transport.port_write, transport.port_read
+            ops = getattr(type(transport), "register_ops", None)
+            pair = ops(transport) if ops is not None else None
+            if pair is not None:
+                self._rw, self._rr = pair
+        # The fast paths need the mapped FIFO and the ports; anything else takes the
+        # general path (every access through Memory and RegisterFile).
+        self._fast = self._w is not None and self._pw is not None
+        # Fast, FIFO_CAP_RESERVE and no reservation open: the in-place paths may run
+        # (kept up to date by init, reserve and commit).
+        self._quick = False
+        self._inplace_max = min(BOUNCE_BUFFER_BYTES, self.ring_bytes - 1)
 
     # -- registers in FIFO memory -------------------------------------------------------
     def _get(self, reg: int) -> int:
@@ -121,12 +216,13 @@ class Fifo:
 
     def offers(self, cmd: int | str) -> bool:
         """Whether the device offers a command (the command table's "Availability", asked of
-        this device's capabilities and FIFO capabilities)."""
-        return commands.offered(cmd, self.caps, self.fifo_caps, self.extended and self.initialised)
-
-    @property
-    def ring_bytes(self) -> int:
-        return self.max - self.min
+        this device's capabilities and FIFO capabilities). Answers are kept until the next
+        :meth:`init` (the only place the capabilities change)."""
+        known = self._offers.get(cmd)
+        if known is None:
+            known = commands.offered(cmd, self.caps, self.fifo_caps, self.extended and self.initialised)
+            self._offers[cmd] = known
+        return known
 
     # -- set-up -------------------------------------------------------------------------
     def init(self) -> None:
@@ -149,6 +245,10 @@ class Fifo:
             # The host publishes its FIFO capabilities in FIFO memory (word 4), valid once
             # the FIFO is configured; without the extended FIFO that word is plain memory.
             self.fifo_caps = FifoCap(self._get(FifoReg.CAPABILITIES))
+        self._reserveable = bool(int(self.fifo_caps) & _CAP_RESERVE) and self.reg_valid(FifoReg.RESERVED)
+        self._quick = self._fast and self._reserveable
+        self._offers = {}
+        self.offers_epoch += 1
         self.mem.flush()
         self.initialised = True
 
@@ -187,52 +287,56 @@ class Fifo:
         self.mem.flush()
 
     # -- reserve / commit (kit: SVGA_FIFOReserve, SVGA_FIFOCommit) ------------------------
-    def reserve(self, nbytes: int) -> Reservation:
-        """Reserve ``nbytes`` (a multiple of 4) for one or more commands."""
-        if self._reserved is not None:
-            raise ProtocolError("FIFO reserve before the previous commit")
+    def _check_size(self, nbytes: int) -> None:
         if nbytes <= 0 or nbytes % 4:
             raise ProtocolError(f"FIFO reservation of {nbytes} bytes is not a positive multiple of 4")
         if nbytes > BOUNCE_BUFFER_BYTES or nbytes >= self.ring_bytes:
             raise ProtocolError(
                 f"command of {nbytes} bytes is larger than the FIFO ring ({self.ring_bytes} bytes)"
             )
-        reserveable = self.has_cap(FifoCap.RESERVE)
+
+    def _placement(self, nbytes: int) -> bool:
+        """Wait until ``nbytes`` fit (SYNC when the ring is full) and say whether they can be
+        written in place (contiguous up to MAX or STOP, and FIFO_CAP_RESERVE or one dword);
+        else they go through the bounce buffer (kit: SVGA_FIFOReserve)."""
         rounds = 0
-        nxt, stop, fresh = self._next, self._stop, False
+        fresh = False
+        mx, mn = self.max, self.min
         while True:
-            in_place = False  # else the bounce buffer
+            nxt, stop = self._next, self._stop
             if nxt >= stop:
                 # No valid data between NEXT_CMD and MAX.
-                if nxt + nbytes < self.max or (nxt + nbytes == self.max and stop > self.min):
+                if nxt + nbytes < mx or (nxt + nbytes == mx and stop > mn):
                     # Contiguous room up to MAX. On "==" we write exactly up to MAX, which
                     # is fine only if a dword stays free at MIN.
-                    in_place = True
-                elif (self.max - nxt) + (stop - self.min) <= nbytes:
-                    # "<=": one dword must stay free, or full would look empty.
-                    stop, fresh, rounds = self._more_room(fresh, rounds)
-                    continue
-                # else: it fits only split across the wrap, so it is bounced.
+                    return self._reserveable or nbytes <= 4
+                if (mx - nxt) + (stop - mn) > nbytes:
+                    return False  # it fits only split across the wrap, so it is bounced
+                # "<=": one dword must stay free, or full would look empty.
             elif nxt + nbytes < stop:
-                in_place = True
+                return self._reserveable or nbytes <= 4
+            _, fresh, rounds = self._more_room(fresh, rounds)
+
+    def reserve(self, nbytes: int) -> Reservation:
+        """Reserve ``nbytes`` (a multiple of 4) for one or more commands."""
+        if self._reserved is not None:
+            raise ProtocolError("FIFO reserve before the previous commit")
+        self._check_size(nbytes)
+        in_place = self._placement(nbytes)
+        nxt = self._next
+        if in_place:
+            arr = self.mem.array()
+            if self._reserveable:
+                self._set(FifoReg.RESERVED, nbytes)
+            if arr is not None:
+                buf: np.ndarray | bytearray = arr[nxt: nxt + nbytes]
             else:
-                stop, fresh, rounds = self._more_room(fresh, rounds)
-                continue
-            if in_place and not (reserveable or nbytes <= 4):
-                # Without FIFO_CAP_RESERVE the device may not keep data past NEXT_CMD.
-                in_place = False
-            if in_place:
-                arr = self.mem.array()
-                if reserveable:
-                    self._set(FifoReg.RESERVED, nbytes)
-                if arr is not None:
-                    buf: np.ndarray | bytearray = arr[nxt: nxt + nbytes]
-                else:
-                    buf = bytearray(nbytes)  # staged, written in one piece at commit
-                self._reserved = Reservation(nbytes, buf, True, nxt)
-            else:
-                self._reserved = Reservation(nbytes, bytearray(nbytes), False, nxt)
-            return self._reserved
+                buf = bytearray(nbytes)  # staged, written in one piece at commit
+            self._reserved = Reservation(nbytes, buf, True, nxt)
+        else:
+            self._reserved = Reservation(nbytes, bytearray(nbytes), False, nxt)
+        self._quick = False
+        return self._reserved
 
     def commit(self, nbytes: int | None = None) -> None:
         """Commit ``nbytes`` (default: all) of the last reservation."""
@@ -240,15 +344,17 @@ class Fifo:
         if res is None:
             raise ProtocolError("FIFO commit without a reservation")
         self._reserved = None
+        self._quick = self._fast and self._reserveable
         n = res.nbytes if nbytes is None else nbytes
         if n % 4 or not 0 <= n <= res.nbytes:
             raise ProtocolError(f"FIFO commit of {n} bytes does not match a {res.nbytes}-byte reservation")
-        reserveable = self.has_cap(FifoCap.RESERVE)
+        reserveable = self._reserveable
         nxt = self._next
         if res.in_place:
             if isinstance(res.buf, bytearray):
                 self.mem.write(nxt, bytes(res.buf[:n]))
-            self._advance(nxt, n)
+            if n:
+                self._advance(nxt, n, res.buf[:n])
         elif reserveable:
             # Bulk copy out of the bounce buffer in two chunks, then one NEXT_CMD update.
             self._set(FifoReg.RESERVED, n)
@@ -256,39 +362,269 @@ class Fifo:
             self.mem.write(nxt, bytes(res.buf[:first]))
             if n > first:
                 self.mem.write(self.min, bytes(res.buf[first:n]))
-            self._advance(nxt, n)
+            if n:
+                self._advance(nxt, n, res.buf[:n])
         else:
-            # Slowest path: one dword at a time, NEXT_CMD following each, so the device
-            # never has to keep uncommitted data.
-            words = np.frombuffer(bytes(res.buf[:n]), dtype="<u4")
-            for w in words:
-                self.mem.write32(nxt, int(w))
-                nxt += 4
-                if nxt == self.max:
-                    nxt = self.min
-                self._set(FifoReg.NEXT_CMD, nxt)
-                self._next = nxt
+            self._commit_words(bytes(res.buf[:n]))
         if reserveable:
             self._set(FifoReg.RESERVED, 0)
 
-    def _advance(self, nxt: int, n: int) -> None:
+    def _commit_words(self, data: bytes | memoryview) -> None:
+        """Slowest path (no FIFO_CAP_RESERVE, more than one dword): one dword at a time,
+        NEXT_CMD following each, so the device never has to keep uncommitted data."""
+        nxt, mx, mn = self._next, self.max, self.min
+        listener = self.listener
+        w = self._w
+        if w is not None and listener is None:
+            for v in memoryview(data).cast("I"):
+                w[nxt >> 2] = v
+                nxt += 4
+                if nxt == mx:
+                    nxt = mn
+                w[_NEXT_CMD] = nxt
+            self._next = nxt  # nothing between the stores can fail
+            return
+        if w is not None:
+            for i, v in enumerate(memoryview(data).cast("I")):
+                w[nxt >> 2] = v
+                nxt += 4
+                if nxt == mx:
+                    nxt = mn
+                listener(data[4 * i: 4 * i + 4])  # type: ignore[misc]
+                w[_NEXT_CMD] = nxt
+                self._next = nxt
+            return
+        for i, v in enumerate(memoryview(data).cast("I")):
+            self.mem.write32(nxt, v)
+            nxt += 4
+            if nxt == mx:
+                nxt = mn
+            if listener is not None:
+                listener(data[4 * i: 4 * i + 4])
+            self._set(FifoReg.NEXT_CMD, nxt)
+            self._next = nxt
+
+    def _advance(self, nxt: int, n: int, data: Any) -> None:
+        if self.listener is not None:
+            self.listener(data.view("<u4") if isinstance(data, np.ndarray) else data)
         nxt += n
         if nxt >= self.max:
             nxt -= self.ring_bytes
         self._set(FifoReg.NEXT_CMD, nxt)
         self._next = nxt
 
-    def write_command(self, data: bytes) -> None:
+    def write_command(self, data: bytes | bytearray | memoryview) -> None:
         """Reserve, copy and commit one encoded command (or several back to back)."""
-        res = self.reserve(len(data))
-        res.buf[:] = np.frombuffer(data, dtype=np.uint8) if isinstance(res.buf, np.ndarray) else data
-        self.commit()
+        if self._quick and type(data) is bytes:
+            # The commonest case first (FIFO_CAP_RESERVE, room up to MAX or STOP contiguous):
+            # what the general code below does for it, in as few steps.
+            n, nxt, stop = len(data), self._next, self._stop
+            end = nxt + n
+            mx = self.max
+            if 0 < n <= self._inplace_max and not n & 3 and (
+                    (end < stop) if nxt < stop else (end < mx or (end == mx and stop > self.min))):
+                w = self._w
+                assert w is not None and self._b is not None
+                w[_RESERVED] = n
+                self._b[nxt: end] = data
+                if self.listener is not None:
+                    self.listener(data)
+                if end == self.max:
+                    end = self.min
+                w[_NEXT_CMD] = end
+                self._next = end
+                w[_RESERVED] = 0
+                return
+        if not self._fast:
+            res = self.reserve(len(data))
+            res.buf[:] = np.frombuffer(data, dtype=np.uint8) if isinstance(res.buf, np.ndarray) else data
+            self.commit()
+            return
+        if type(data) is not bytes:
+            data = memoryview(data).cast("B")
+        n = len(data)
+        if self._reserved is not None:
+            raise ProtocolError("FIFO reserve before the previous commit")
+        if n <= 0 or n & 3 or n >= self.ring_bytes or n > BOUNCE_BUFFER_BYTES:
+            self._check_size(n)  # raises
+        # _placement() without a call when the room last seen is enough.
+        nxt, stop, mx, mn = self._next, self._stop, self.max, self.min
+        end = nxt + n
+        if nxt >= stop:
+            if end < mx or (end == mx and stop > mn):
+                in_place = self._reserveable or n <= 4
+            elif (mx - nxt) + (stop - mn) > n:
+                in_place = False
+            else:
+                in_place = self._placement(n)
+        elif end < stop:
+            in_place = self._reserveable or n <= 4
+        else:
+            in_place = self._placement(n)
+        w, b, nxt = self._w, self._b, self._next
+        assert w is not None and b is not None
+        if not in_place and not self._reserveable:
+            if self.listener is not None:
+                self._commit_words(data)
+                return
+            # _commit_words() inlined: the path of every command on QEMU (no FIFO_CAP_RESERVE).
+            for v in memoryview(data).cast("I"):
+                w[nxt >> 2] = v
+                nxt += 4
+                if nxt == mx:
+                    nxt = mn
+                w[_NEXT_CMD] = nxt
+            self._next = nxt
+            return
+        if self._reserveable:
+            w[_RESERVED] = n
+        first = min(n, self.max - nxt)
+        if first == n:
+            b[nxt: nxt + n] = data
+        else:
+            mv = memoryview(data)
+            b[nxt: nxt + first] = mv[:first]
+            b[self.min: self.min + n - first] = mv[first:]
+        if self.listener is not None:
+            self.listener(data)
+        nxt += n
+        if nxt >= self.max:
+            nxt -= self.ring_bytes
+        w[_NEXT_CMD] = nxt
+        self._next = nxt
+        if self._reserveable:
+            w[_RESERVED] = 0
 
-    def send(self, cmd: int | str, **fields: int | bytes) -> None:
-        """Encode with the command table and write: ``fifo.send("UPDATE", x=0, ...)``."""
-        self.write_command(commands.encode(cmd, **fields))
+    def send(self, cmd: int | str, /, *, x: Any = ABSENT, y: Any = ABSENT, width: Any = ABSENT,
+             height: Any = ABSENT, color: Any = ABSENT, **fields: int | bytes) -> None:
+        """Encode with the command table and write: ``fifo.send("UPDATE", x=0, ...)``.
+        (``x``, ``y``, ``width``, ``height`` and ``color`` are named only for speed, as in
+        :func:`svga.commands.encode`.)"""
+        c = _CODECS.get(cmd)  # type: ignore[call-overload]
+        if c is _UPDATE and not fields and color is ABSENT:
+            values: tuple[Any, ...] = (x, y, width, height)
+        elif c is _RECT_FILL and not fields:
+            values = (color, x, y, width, height)
+        else:
+            c = None
+        if c is not None and self._quick:
+            # send_values() inlined (one call less on the commonest commands).
+            n, nxt, stop = c.nbytes, self._next, self._stop
+            end = nxt + n
+            if (end < stop) if nxt < stop else (end < self.max or (end == self.max and stop > self.min)):
+                w = self._w
+                assert w is not None
+                w[_RESERVED] = n
+                try:
+                    c.struct.pack_into(self._b, nxt, c.id, *values)
+                except struct.error:
+                    w[_RESERVED] = 0
+                    self.write_command(self._values_error(c, cmd, values))
+                    return
+                if self.listener is not None:
+                    self.listener(self._b[nxt: end])  # type: ignore[index]
+                if end == self.max:
+                    end = self.min
+                w[_NEXT_CMD] = end
+                self._next = end
+                w[_RESERVED] = 0
+                return
+        if c is None:
+            for name, value in (("x", x), ("y", y), ("width", width), ("height", height), ("color", color)):
+                if value is not ABSENT:
+                    fields[name] = value
+            self.write_command(commands.encode(cmd, **fields))
+            return
+        try:
+            data = c.struct.pack(c.id, *values)
+        except struct.error:
+            data = self._values_error(c, cmd, values)
+        self.write_command(data)
 
-    # -- the batch path -----------------------------------------------------------------
+    def send_values(self, cmd: int | str, *values: int) -> None:
+        """Write a command without tails from its field values in table order:
+        ``fifo.send_values("UPDATE", x, y, width, height)`` is ``fifo.send("UPDATE", x=x,
+        y=y, width=width, height=height)`` with no keyword dict (the driver's own calls)."""
+        c = _CODECS.get(cmd)  # type: ignore[call-overload]
+        if c is None or not c.fixed:
+            c = commands.codec(cmd)  # raises for an unknown command
+            raise ProtocolError(f"send_values takes commands without tails; {c.name} has tails")
+        if self._quick:
+            # In place (kit: FIFO_CAP_RESERVE): packed straight into the ring when the room
+            # up to MAX or STOP last seen is contiguous; anything else takes write_command.
+            n, nxt, stop = c.nbytes, self._next, self._stop
+            end = nxt + n
+            if (end < stop) if nxt < stop else (end < self.max or (end == self.max and stop > self.min)):
+                w = self._w
+                assert w is not None
+                w[_RESERVED] = n
+                try:
+                    c.struct.pack_into(self._b, nxt, c.id, *values)
+                except struct.error:
+                    w[_RESERVED] = 0
+                    self.write_command(self._values_error(c, cmd, values))
+                    return
+                if self.listener is not None:
+                    self.listener(self._b[nxt: end])  # type: ignore[index]
+                if end == self.max:
+                    end = self.min
+                w[_NEXT_CMD] = end
+                self._next = end
+                w[_RESERVED] = 0
+                return
+        try:
+            data = c.struct.pack(c.id, *values)
+        except struct.error:
+            data = self._values_error(c, cmd, values)
+        self.write_command(data)
+
+    @staticmethod
+    def _values_error(c: commands.Codec, cmd: int | str, values: tuple[Any, ...]) -> bytes:
+        """struct refused the values: the checked encoder names the field (or, should it
+        accept them, encodes them)."""
+        if len(values) != len(c.field_names):
+            raise ProtocolError(f"{c.name} has {len(c.field_names)} fields "
+                                f"({', '.join(c.field_names)}), not {len(values)} values")
+        return commands.encode(cmd, **dict(zip(c.field_names, values, strict=True)))
+
+    # -- the batch paths ----------------------------------------------------------------
+    def _commit_run(self, data: Any, size: int) -> None:
+        """Copy ``size`` bytes of whole commands (fitting the free room) in at most two
+        pieces, then one NEXT_CMD update; RESERVED covers the run while it is copied."""
+        nxt = self._next
+        first = min(size, self.max - nxt)
+        w = self._w
+        if w is not None:
+            b = self._b
+            assert b is not None
+            if self._reserveable:
+                w[_RESERVED] = size
+            if first == size:
+                b[nxt: nxt + size] = data
+            else:
+                mv = memoryview(data)
+                b[nxt: nxt + first] = mv[:first]
+                b[self.min: self.min + size - first] = mv[first:]
+            if self.listener is not None:
+                self.listener(data)
+            nxt += size
+            if nxt >= self.max:
+                nxt -= self.ring_bytes
+            w[_NEXT_CMD] = nxt
+            self._next = nxt
+            if self._reserveable:
+                w[_RESERVED] = 0
+            return
+        if self._reserveable:
+            self._set(FifoReg.RESERVED, size)
+        mv = memoryview(data)
+        self.mem.write(nxt, mv[:first])
+        if size > first:
+            self.mem.write(self.min, mv[first:])
+        self._advance(nxt, size, data)
+        if self._reserveable:
+            self._set(FifoReg.RESERVED, 0)
+
     def write_batch(self, cmds: Iterable[bytes]) -> int:
         """Write many pre-encoded commands with one copy per contiguous run.
 
@@ -296,21 +632,31 @@ class Fifo:
         runs, both written before NEXT_CMD moves), so the device never sees half a command.
         With FIFO_CAP_RESERVE, FIFO_RESERVED covers the run while it is copied. Returns the
         number of bytes written."""
-        reserveable = self.has_cap(FifoCap.RESERVE)
-        pending = list(cmds)
-        total = 0
+        pending = cmds if isinstance(cmds, list) else list(cmds)
+        if not pending:
+            return 0
+        if self._reserved is not None:
+            raise ProtocolError("FIFO write_batch before the previous commit")
+        total = sum(map(len, pending))
+        if total % 4:
+            raise ProtocolError("a batched command is not a whole number of words")
+        if total <= self._free_bytes(self._stop):
+            # The usual case: everything fits the room last seen, one run.
+            one = pending[0] if len(pending) == 1 else None
+            self._commit_run(one if type(one) is bytes else b"".join(pending), total)
+            return total
+        ends = list(accumulate(map(len, pending)))
+        done = 0  # bytes of pending already written
         i = 0
         rounds = 0
         fresh = False
-        while i < len(pending):
+        while done < total:
             free = self._free_bytes(self._stop)
-            take: list[bytes] = []
-            size = 0
-            while i < len(pending) and size + len(pending[i]) <= free:
-                take.append(pending[i])
-                size += len(pending[i])
-                i += 1
-            if not take:
+            if total - done <= free:
+                j = len(pending)
+            else:
+                j = bisect_right(ends, done + free, lo=i)  # whole commands that fit
+            if j == i:
                 if len(pending[i]) >= self.ring_bytes:
                     raise ProtocolError(
                         f"command of {len(pending[i])} bytes is larger than the FIFO ring"
@@ -318,21 +664,96 @@ class Fifo:
                 _, fresh, rounds = self._more_room(fresh, rounds)
                 continue
             rounds, fresh = 0, False
-            blob = b"".join(take)
-            if len(blob) % 4:
+            blob = pending[i] if j == i + 1 and type(pending[i]) is bytes else b"".join(pending[i:j])
+            size = ends[j - 1] - done
+            if size % 4:
                 raise ProtocolError("a batched command is not a whole number of words")
-            nxt = self._next
-            if reserveable:
-                self._set(FifoReg.RESERVED, size)
-            first = min(size, self.max - nxt)
-            self.mem.write(nxt, blob[:first])
-            if size > first:
-                self.mem.write(self.min, blob[first:])
-            self._advance(nxt, size)
-            if reserveable:
-                self._set(FifoReg.RESERVED, 0)
-            total += size
+            self._commit_run(blob, size)
+            done += size
+            i = j
         return total
+
+    def write_words(self, words: np.ndarray | bytes | bytearray | memoryview) -> int:
+        """Write a buffer of encoded commands: a numpy uint32 array (an ``(n, k)`` array from
+        :func:`svga.commands.encode_many`, one command a row, or 1-D words) or bytes-like.
+
+        As :meth:`write_batch`, whole commands only go into each run: everything at once
+        when it fits the free room (one copy, or two across the wrap, and one NEXT_CMD
+        update), else the largest prefix of whole commands that fits (rows of a 2-D array;
+        in 1-D words, found from the command table), then the rest once the device made
+        room. Returns the number of bytes written."""
+        rows = 0
+        if isinstance(words, np.ndarray):
+            if words.dtype != np.dtype("<u4"):
+                if words.dtype.kind != "u" or words.dtype.itemsize != 4:
+                    raise ProtocolError(f"write_words takes uint32 words, not {words.dtype}")
+                words = words.astype("<u4")
+            if words.ndim == 2:
+                rows = words.shape[1] * 4
+            elif words.ndim != 1:
+                raise ProtocolError(f"write_words takes a 1-D or (n, k) array, not shape {words.shape}")
+            data = memoryview(np.ascontiguousarray(words)).cast("B")
+        else:
+            data = memoryview(words).cast("B")
+        total = len(data)
+        if total % 4:
+            raise ProtocolError(f"write_words got {total} bytes, not a whole number of 32-bit words")
+        if self._reserved is not None:
+            raise ProtocolError("FIFO write_words before the previous commit")
+        done = 0
+        rounds = 0
+        fresh = False
+        while done < total:
+            free = self._free_bytes(self._stop)
+            size = total - done
+            if size > free:
+                size = (free // rows * rows) if rows else self._whole_prefix(data, done, free)
+            if size <= 0:
+                big = rows or self._command_bytes(data, done)
+                if big >= self.ring_bytes:
+                    raise ProtocolError(f"command of {big} bytes is larger than the FIFO ring")
+                _, fresh, rounds = self._more_room(fresh, rounds)
+                continue
+            rounds, fresh = 0, False
+            self._commit_run(data[done: done + size], size)
+            done += size
+        return total
+
+    def _command_bytes(self, data: memoryview, start: int) -> int:
+        words = np.frombuffer(data, dtype="<u4", offset=start)
+        try:
+            return 4 * commands.length_at(words, 0)
+        except IncompleteCommand:
+            return len(words) * 4
+        except ProtocolError as e:
+            raise ProtocolError(f"write_words: {e} at byte {start} of the buffer") from None
+
+    def _whole_prefix(self, data: memoryview, start: int, free: int) -> int:
+        """Bytes of the longest run of whole commands from ``start`` within ``free``."""
+        words = np.frombuffer(data, dtype="<u4", offset=start)
+        limit = min(free // 4, len(words))
+        if limit <= 0:
+            return 0
+        c = _CODECS.get(int(words[0]))
+        if c is not None and c.fixed:
+            # A run of one fixed-size kind (encode_many's output, flattened): its ids at the
+            # command's stride prove the boundaries without a walk.
+            k = c.nwords
+            m = limit // k
+            if m and (words[: m * k: k] == c.id).all():
+                return m * k * 4
+        pos = 0
+        try:
+            while pos < limit:
+                n = commands.length_at(words, pos)
+                if pos + n > limit:
+                    break
+                pos += n
+        except IncompleteCommand:
+            pass  # the last command is cut short: it goes once the rest of the room is there
+        except ProtocolError as e:
+            raise ProtocolError(f"write_words: {e} at byte {start + 4 * pos} of the buffer") from None
+        return pos * 4
 
     # -- waiting --------------------------------------------------------------------------
     def _more_room(self, fresh: bool, rounds: int) -> tuple[int, bool, int]:
@@ -357,6 +778,56 @@ class Fifo:
         the command boundaries: the FIFO is re-initialised and FifoError raised."""
         if not self.initialised:
             return
+        if not self._fast:
+            self._sync_general()
+            return
+        # The general loop below with every access inlined: the same SYNC/BUSY traffic, the
+        # same bounds, overrun and stall checks (the slow calls only when one fails).
+        w, pw, pr, rw, rr = self._w, self._pw, self._pr, self._rw, self._rr
+        assert w is not None and pw is not None and pr is not None
+        nxt = self._next
+        stop = w[_STOP]
+        self._stop = stop
+        if stop == nxt:
+            return
+        mn, mx, ring, flush = self.min, self.max, self.ring_bytes, self._flush
+        rounds = 0
+        while True:
+            pending = (nxt - stop) % ring
+            if flush is not None:
+                flush()
+            polls = 0
+            if rr is not None and rw is not None:
+                rw(_REG_SYNC, 1)
+                while rr(_REG_BUSY):
+                    polls += 1
+                    if polls > BUSY_POLLS:
+                        self._stalled("BUSY never returns to 0")
+            else:
+                pw(INDEX_PORT, _REG_SYNC)
+                pw(VALUE_PORT, 1)
+                pw(INDEX_PORT, _REG_BUSY)
+                while pr(VALUE_PORT) & 0xFFFFFFFF:
+                    polls += 1
+                    if polls > BUSY_POLLS:
+                        self._stalled("BUSY never returns to 0")
+                    pw(INDEX_PORT, _REG_BUSY)
+            stop2 = w[_STOP]
+            self._stop = stop2
+            if stop2 & 3 or not mn <= stop2 < mx or (stop2 - stop) % ring > pending \
+                    or nxt & 3 or not mn <= nxt < mx:
+                self.check_health(nxt, stop2, stop, pending)  # raises
+            if stop2 == nxt:
+                return
+            if stop2 == stop:
+                rounds += 1
+                if rounds > SYNC_ROUNDS // 100:
+                    self._stalled("SYNC moves nothing")
+            else:
+                rounds = 0
+            stop = stop2
+
+    def _sync_general(self) -> None:
         rounds = 0
         while True:
             nxt, stop = self.pointers()

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from svga.captures.binary import read_capture
-from svga.captures.events import CaptureError
+from svga.stream.binary import read_capture
+from svga.stream.capture import CaptureError
 from svga.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Recording (svga/captures/recorder.py) and replay: what a program drew is what its capture
+"""Recording (svga/transport/recorder.py) and replay: what a program drew is what its capture
 replays, on the model and on QEMU's device through qtest, and a capture recorded on QEMU
 replays identically on the model.
 
@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from svga.captures.binary import read_capture
-from svga.captures.events import Frame, Pixels
 from svga.captures.replay import Player, model_device, replay
 from svga.commands import Command
-from svga.device import open_device
+from svga.device import Device, open_device
+from svga.stream.binary import read_capture
+from svga.stream.capture import Frame, Pixels
+from svga.stream.items import Mode
 from svga.tools.demo import draw_demo
-from svga.tools.stream import Mode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +91,73 @@ def test_commands_are_recorded_as_committed(tmp_path):
     assert np.frombuffer(px.data, "<u4").tolist() == [0xABCDEF] * 4
 
 
+def test_every_commit_path_is_recorded_once_whole(tmp_path):
+    # Word-at-a-time commits (qemu: no FIFO_CAP_RESERVE), the batch path, an unknown id and a
+    # command left unfinished at the end: each as the words the test wrote (the oracle).
+    from svga.commands import encode
+
+    fill = encode("RECT_FILL", color=0xFF, x=0, y=0, width=2, height=2)
+    batch = [encode("UPDATE", x=i, y=0, width=1, height=1) for i in range(300)]
+    from svga.model import ModelTransport
+    from svga.transport.recorder import RecordingTransport
+
+    path = tmp_path / "paths.svgacap"
+    seen: list = []  # the model in its non-raising mode: it reports the unknown id, goes on
+    with Device(RecordingTransport(ModelTransport("qemu", observer=seen.append), str(path))) as dev:
+        dev.set_mode(320, 8)
+        dev.fifo.write_command(fill)
+        dev.fifo.write_batch(batch)
+        dev.fifo.write_command(np.array([99, 1, 2], "<u4").tobytes())  # no such command
+        dev.fifo.write_command(fill[:8])  # a RECT_FILL's first two words only
+    events = read_capture(path).events()
+    fifo = [e for e in events if type(e).__name__ in ("Command", "Raw")]
+    assert [e.encode() for e in fifo[:301]] == [fill, *batch]
+    # Committed a word at a time: 99 alone is no command (raw); 1 starts an UPDATE that the
+    # words after it never complete, so they are raw at the end (with RECT_FILL's first two).
+    assert [(type(e).__name__, e.words) for e in fifo[301:]] == [("Raw", (99,)), ("Raw", (1, 2, 2, 0xFF))]
+    updates = [i for i, e in enumerate(events) if isinstance(e, Command) and e.name == "UPDATE"]
+    assert all(isinstance(events[i - 1], Pixels) for i in updates)
+
+
+def test_large_pixels_are_zlib_stored_blocks(tmp_path):
+    # A full-screen UPDATE of 640x480 (1.2 MB, 19 stored blocks of at most 65535 bytes): the
+    # record's data is what zlib itself inflates to the pixels drawn (zlib as the oracle).
+    import zlib
+
+    from svga.stream import binary
+
+    path = tmp_path / "big.svgacap"
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 1 << 24, (480, 640), dtype=np.uint32)
+    with open_device("model", profile="vmware", record=str(path)) as dev:
+        dev.set_mode(640, 480)
+        dev.framebuffer[:] = img
+        dev.update()
+    data = path.read_bytes()
+    want = img.astype("<u4").tobytes()
+    head = binary.pixels_head(0, 0, 640, 480, False, 2 + 5 * 19 + len(want) + 4)
+    at = data.index(head)
+    z = data[at + len(head): at + len(head) + 2 + 5 * 19 + len(want) + 4]
+    assert zlib.decompress(z) == want
+    px = [e for e in read_capture(path).events() if isinstance(e, Pixels) and not e.key]
+    assert px[-1].data == want
+
+
+def test_a_recording_kept_in_memory(tmp_path):
+    from svga.model import ModelTransport
+    from svga.transport.recorder import RecordingTransport
+
+    events: list = []
+    with Device(RecordingTransport(ModelTransport("qemu"), sink=events.append)) as dev:
+        dev.set_mode(64, 48)
+        dev.fifo.send("RECT_FILL", color=7, x=1, y=2, width=3, height=4)
+    assert Mode(64, 48, 32) in events
+    [fill] = [e for e in events if isinstance(e, Command)]
+    assert fill.args == {"color": 7, "x": 1, "y": 2, "width": 3, "height": 4}
+    with pytest.raises(ValueError):
+        RecordingTransport(ModelTransport("qemu"))
+
+
 def test_svga_record_records_any_program(tmp_path):
     path = tmp_path / "prog.svgacap"
     prog = ("from svga.device import open_device\n"
@@ -135,7 +202,7 @@ def test_a_signal_flushes_the_recording(tmp_path, sig):
 
 
 def test_a_crash_loses_at_most_the_last_chunk(tmp_path):
-    from svga.captures.binary import CHUNK_TARGET
+    from svga.stream.binary import CHUNK_TARGET
 
     path = tmp_path / "crash.svgacap"
     prog = ("import os, signal\nfrom svga.device import open_device\n"

@@ -1,8 +1,8 @@
-"""The capture's text form and its binary form (svga/captures/text.py, binary.py): every
+"""The capture's text form and its binary form (svga/stream/text.py, binary.py): every
 existing command script reads as before, every sample and random streams survive
 text -> binary -> text, and a hand-written ``pixels`` line gives the pixels it names.
 
-Oracles: the events svga.tools.script.parse_script reads from the same scripts; PNG files
+Oracles: the events svga.stream.script.parse_script reads from the same scripts; PNG files
 written and zlib data packed here with Pillow and the standard library; numpy arrays built in
 the test."""
 
@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from svga.captures.binary import read_capture, write_capture
-from svga.captures.events import Capture, CaptureError, FifoRegWrite, Frame, Header, Pixels, RegWrite, Time
 from svga.captures.files import load_capture, save_capture
-from svga.captures.text import format_capture, parse_capture
 from svga.commands import decode, encode
 from svga.registers import FifoReg, Reg
-from svga.tools.script import parse_script
-from svga.tools.stream import CursorMove, Mode, Position, Raw, Refresh, StreamItem, Sync
+from svga.stream.binary import read_capture, write_capture
+from svga.stream.capture import Capture, CaptureError, FifoRegWrite, Frame, Header, Pixels, RegWrite, Time
+from svga.stream.items import CursorMove, Mode, Position, Raw, Refresh, StreamItem, Sync
+from svga.stream.script import parse_script
+from svga.stream.text import format_capture, parse_capture
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "examples").glob("*.svgascript"))

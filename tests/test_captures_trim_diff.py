@@ -17,12 +17,12 @@ import pytest
 from PIL import Image
 
 from svga.captures.diff import diff_capture
-from svga.captures.events import Frame, Pixels, frame_spans
 from svga.captures.files import load_capture, save_capture
 from svga.captures.replay import Player, model_device, replay
 from svga.captures.trim import trim
 from svga.device import Device
 from svga.model import ModelTransport
+from svga.stream.capture import Frame, Pixels, frame_spans
 from svga.transport.base import Memory, Transport
 
 ROOT = Path(__file__).resolve().parents[1]

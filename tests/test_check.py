@@ -20,10 +20,10 @@ from svga.errors import ModelError
 from svga.facts.profiles import get_profile
 from svga.model import ModelTransport
 from svga.registers import FIFO_NUM_REGS, SVGA_ID_2, FifoCap, FifoReg, Reg, RegisterFile
+from svga.stream.items import CursorMove, Mode, Raw, Refresh, Sync, command_words
+from svga.stream.script import parse_script
 from svga.tools.check import EXAMPLE_SCRIPT, Severity, check_stream
 from svga.tools.cli import main
-from svga.tools.script import parse_script
-from svga.tools.stream import CursorMove, Mode, Raw, Refresh, Sync, command_words
 from svga.transport.qtest import QtestTransport
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

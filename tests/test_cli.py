@@ -152,3 +152,68 @@ def test_demo_screenshot_without_the_hardware_cursor(capsys, tmp_path):
     # qemu-cursor offers the hardware cursor, so the demo did not draw it into the framebuffer;
     # left out of the screenshot, the gradient shows where the arrow would be.
     check_demo_picture(px, cursor=False)
+
+
+# -- subcommands built only when they run ----------------------------------------------------
+def subcommand_helps(parser) -> dict[str, str]:  # noqa: ANN001 - an ArgumentParser
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return {a.dest: a.help for a in sub._choices_actions}
+
+
+def test_the_help_lines_of_unbuilt_commands_are_their_modules_own():
+    """``svga --help`` lists every command without importing the lab, the lint, QA or the
+    captures: the line it shows for each must be the one its module gives when built whole
+    (build_parser() with no argv imports every module)."""
+    from svga.tools.cli import EXTENSIONS, build_parser
+
+    whole = subcommand_helps(build_parser())
+    lazy = subcommand_helps(build_parser(["--help"]))
+    own = {"info", "mode", "demo", "screenshot"}
+    assert set(whole) == own | set(EXTENSIONS), (
+        "a tool module adds a command svga/tools/cli.py EXTENSIONS does not list (or the reverse): "
+        f"{sorted(set(whole) ^ (own | set(EXTENSIONS)))}")
+    assert lazy == whole
+    # Running one command builds that command's module only, whole.
+    one = build_parser(["check", "x.svgascript"])
+    assert subcommand_helps(one) == whole
+    sub = next(a for a in one._actions if a.dest == "command")
+    assert "--profile" in sub.choices["check"].format_help()
+    assert sub.choices["lab"].format_help().count("--") <= 1  # a placeholder: only its --help
+
+
+def test_a_command_whose_module_fails_to_import_says_so_loudly(monkeypatch):
+    """A broken tool module must not make its command vanish or print a usage error: the
+    ImportError goes out whole (the modules all ship with the package)."""
+    import importlib
+
+    import svga.tools.cli as cli
+
+    real = importlib.import_module
+
+    def broken(name: str, *a: object, **k: object):  # noqa: ANN202
+        if name == "svga.tools.check":
+            raise ImportError("svga.tools.check is broken (test)")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(cli.importlib, "import_module", broken)
+    with pytest.raises(ImportError, match="broken"):
+        cli.main(["check", "examples/breaks-qemu.svgascript"])
+    with pytest.raises(ImportError, match="broken"):
+        cli.build_parser()
+    assert cli.main(["info", "--device", "model"]) == 0  # the other commands still run
+
+
+def test_screenshot_cursor_on_a_device_just_opened_is_one_clear_error(capsys, tmp_path):
+    """Run on its own, ``svga screenshot --cursor`` opens a fresh device: no cursor has been
+    defined through it and no device hands a cursor's shape back, so it says so (one line,
+    exit 1, as every other error) and writes nothing."""
+    out = tmp_path / "shot.png"
+    for device in (("--device", "model"), ("--device", "model", "--profile", "qemu-cursor")):
+        code, printed, err = run(capsys, "screenshot", str(out), "--cursor", *device)
+        assert code == 1 and printed == ""
+        assert err.count("\n") == 1 and err.startswith("svga: error: --cursor: no cursor to draw")
+        assert "process that defined it" in err
+        assert not out.exists()
+    r = subprocess.run([sys.executable, "-m", "svga", "screenshot", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "stops with an error (exit 1)" in " ".join(r.stdout.split())

@@ -1,6 +1,12 @@
 """Differential tests: the software model (profiles qemu and qemu-cursor) against QEMU 7.2's
 real ``-vga vmware`` device through qtest, with the runner of svga/tools/differential.py.
 
+Every stream is the one stream model of scripts and captures (svga/stream: Command, Raw, Mode,
+Sync, CursorMove, RegWrite, Pixels), played on both by the captures' Player; only the tests of
+the driver's own API run driver code on each side (Call). A random stream that fails is written
+as a .svgascript under $SVGA_DIFFERENTIAL_OUT (default differential-out/) and named in the
+failure; ``python3 -m svga.tools.differential FILE`` replays it on the model and on QEMU.
+
 Every case runs the same stream on both and compares the screens pixel for pixel, exactly
 (no tolerance anywhere: both are 32-bit framebuffers shown as 24-bit RGB, and QEMU's
 screendump is lossless). Where a case can, the screens are also checked against a plain
@@ -15,6 +21,9 @@ need a QEMU never refreshed before.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,23 +33,27 @@ from test_cli import check_demo_picture
 from svga.commands import encode
 from svga.device import Device
 from svga.registers import Reg
+from svga.stream.capture import Frame, Pixels, RegWrite
+from svga.stream.items import Mode, Sync
 from svga.tools.demo import arrow_cursor, draw_demo
 from svga.tools.differential import (
-    Batch,
+    DISPLAY,
+    SYNC_WRITE,
+    VRAM,
     Call,
-    Capture,
-    DefineCursor,
-    Draw,
-    MoveCursor,
     Pair,
-    Send,
-    SetMode,
-    Sync,
-    demo_steps,
-    from_stream,
+    cmd,
+    define_cursor,
+    demo_stream,
+    draw,
+    load_stream,
     model_device,
+    move_cursor,
     pattern,
+    raw,
+    register_mode,
     run_stream,
+    save_stream,
 )
 
 pytestmark = pytest.mark.qemu
@@ -54,6 +67,8 @@ QEMU_MAX_W, QEMU_MAX_H = 2368, 1770
 PER_RUN = 1023  # commands QEMU runs per SYNC or refresh (docs/qemu-7.2.md 'Per-run cap')
 RANDOM_STREAMS = 300
 """Seeded random streams (hypothesis, derandomized): a fixed CI budget of a few seconds."""
+OUT = Path(os.environ.get("SVGA_DIFFERENTIAL_OUT", "differential-out"))
+"""Where a failing random stream is written (a .svgascript a developer replays)."""
 
 
 @pytest.fixture(scope="module")
@@ -110,22 +125,23 @@ class Expect:
 
 
 class Script:
-    """Steps and the Expect that follows them, built side by side."""
+    """A stream and the Expect that follows it, built side by side."""
 
     def __init__(self, width: int, height: int) -> None:
         self.steps: list = []
+        self.mode = (width, height)
         self.exp = Expect(width, height)
 
     def draw(self, x: int, y: int, w: int, h: int, seed: int) -> None:
-        self.steps.append(Draw(x, y, w, h, seed))
+        self.steps += draw(x, y, w, h, seed, self.mode)
         self.exp.draw(x, y, w, h, seed)
 
     def fill(self, color: int, x: int, y: int, w: int, h: int) -> None:
-        self.steps.append(Send.cmd("RECT_FILL", color=color, x=x, y=y, width=w, height=h))
+        self.steps.append(cmd("RECT_FILL", color=color, x=x, y=y, width=w, height=h))
         self.exp.fill(color, x, y, w, h)
 
     def copy(self, sx: int, sy: int, dx: int, dy: int, w: int, h: int) -> None:
-        self.steps.append(Send.cmd("RECT_COPY", src_x=sx, src_y=sy, dest_x=dx, dest_y=dy, width=w, height=h))
+        self.steps.append(cmd("RECT_COPY", src_x=sx, src_y=sy, dest_x=dx, dest_y=dy, width=w, height=h))
         self.exp.copy(sx, sy, dx, dy, w, h)
 
 
@@ -169,7 +185,7 @@ def test_a_difference_is_found_and_named(pair) -> None:
 
 # -- the demo, modes, CPU drawing --------------------------------------------------------------------
 def test_demo(pair) -> None:
-    result = pair.run(demo_steps(), mode=(320, 240))
+    result = pair.run(demo_stream(), mode=(320, 240))
     assert result.identical, result.summary()
     assert not result.errors("model") and not result.errors("qemu")
     # QEMU's screen is the picture the demo is documented to draw (numpy, tests/test_cli.py),
@@ -181,7 +197,7 @@ def test_demo(pair) -> None:
 def test_demo_with_device_fills_and_copies(pair) -> None:
     # accel on: RECT_FILL and RECT_COPY on the device. The mode is refreshed first, so QEMU's
     # surface is the 800x600 mode and every fill lands where the driver asked.
-    steps = [SetMode(800, 600), Capture("display"), Call("demo, accel on", lambda d: draw_demo(d, 800, 600))]
+    steps = [Mode(800, 600), DISPLAY, Call("demo, accel on", lambda d: draw_demo(d, 800, 600))]
     result = pair.run(steps, mode=(320, 240), accel="on")
     assert result.identical, result.summary()
     assert not result.errors("model") and not result.errors("qemu")
@@ -195,7 +211,7 @@ def test_mode_changes(pair) -> None:
     modes = [(800, 600), (64, 48), (1024, 768), (1, 1), (640, 480), (QEMU_MAX_W, QEMU_MAX_H), (333, 77)]
     steps: list = []
     for i, (w, h) in enumerate(modes):
-        steps += [SetMode(w, h), Draw(0, 0, min(w, 200), min(h, 150), seed=i), Capture("display")]
+        steps += [Mode(w, h), *draw(0, 0, min(w, 200), min(h, 150), i, (w, h)), DISPLAY]
     result = pair.run(steps, mode=(320, 240))
     assert result.identical, result.summary()
     for i, (w, h) in enumerate(modes):
@@ -286,13 +302,13 @@ def test_out_of_range_fills_and_copies_are_dropped(fresh_pair) -> None:
 
 # -- the stale-stride quirk: device fills and copies right after a mode change ---------------------
 def test_fill_after_growing_the_mode_uses_the_old_stride(pair) -> None:
-    steps = [SetMode(400, 300),  # QEMU's surface is still 320x240, stride 1280
-             Send.cmd("RECT_FILL", color=0x00FF0000, x=0, y=1, width=10, height=2),
-             Send.cmd("RECT_FILL", color=0x0000FF00, x=330, y=0, width=5, height=5),  # outside 320x240
-             Send.cmd("RECT_COPY", src_x=0, src_y=1, dest_x=100, dest_y=100, width=10, height=2),
-             Sync(), Capture("vram"), Capture("display"),
+    steps = [Mode(400, 300),  # QEMU's surface is still 320x240, stride 1280
+             cmd("RECT_FILL", color=0x00FF0000, x=0, y=1, width=10, height=2),
+             cmd("RECT_FILL", color=0x0000FF00, x=330, y=0, width=5, height=5),  # outside 320x240
+             cmd("RECT_COPY", src_x=0, src_y=1, dest_x=100, dest_y=100, width=10, height=2),
+             Sync(), VRAM, DISPLAY,
              # After the refresh the surface is the mode: the same fill lands where asked.
-             Send.cmd("RECT_FILL", color=0x000000FF, x=0, y=1, width=10, height=2), Sync()]
+             cmd("RECT_FILL", color=0x000000FF, x=0, y=1, width=10, height=2), Sync()]
     result = pair.run(steps, mode=(320, 240))
     assert result.identical, result.summary()
     screen = result.shot("step 6", "display").qemu
@@ -305,11 +321,11 @@ def test_fill_after_growing_the_mode_uses_the_old_stride(pair) -> None:
 
 
 def test_fill_after_shrinking_the_mode_lands_outside_the_screen(pair) -> None:
-    steps = [SetMode(100, 80),
-             Send.cmd("RECT_FILL", color=0x00123456, x=0, y=5, width=50, height=3),
-             Send.cmd("RECT_FILL", color=0x00654321, x=200, y=200, width=5, height=5),  # beyond 100x80
-             Send.cmd("RECT_COPY", src_x=0, src_y=0, dest_x=100, dest_y=10, width=60, height=30),
-             Sync(), Capture("vram"), Capture("display")]
+    steps = [Mode(100, 80),
+             cmd("RECT_FILL", color=0x00123456, x=0, y=5, width=50, height=3),
+             cmd("RECT_FILL", color=0x00654321, x=200, y=200, width=5, height=5),  # beyond 100x80
+             cmd("RECT_COPY", src_x=0, src_y=0, dest_x=100, dest_y=10, width=60, height=30),
+             Sync(), VRAM, DISPLAY]
     result = pair.run(steps, mode=(320, 240))
     assert result.identical, result.summary()
     assert not result.errors("model")
@@ -321,12 +337,12 @@ def test_fill_after_shrinking_the_mode_lands_outside_the_screen(pair) -> None:
 
 
 def test_two_mode_changes_without_a_refresh_and_register_writes(pair) -> None:
-    steps = [SetMode(800, 600), SetMode(200, 100),
-             Send.cmd("RECT_FILL", color=0x00ABCDEF, x=300, y=2, width=10, height=10),  # inside 320x240
-             Sync(), Capture("display"),
-             SetMode(256, 64, driver=False),  # only the WIDTH/HEIGHT/BITS_PER_PIXEL writes
-             Send.cmd("RECT_FILL", color=0x00FEDCBA, x=150, y=10, width=20, height=20),  # inside 200x100
-             Sync(), Capture("display"), Capture("vram")]
+    steps = [Mode(800, 600), Mode(200, 100),
+             cmd("RECT_FILL", color=0x00ABCDEF, x=300, y=2, width=10, height=10),  # inside 320x240
+             Sync(), DISPLAY,
+             *register_mode(256, 64),  # only the WIDTH/HEIGHT/BITS_PER_PIXEL writes
+             cmd("RECT_FILL", color=0x00FEDCBA, x=150, y=10, width=20, height=20),  # inside 200x100
+             Sync(), DISPLAY, VRAM]
     result = pair.run(steps, mode=(320, 240))
     assert result.identical, result.summary()
     assert not result.errors("model") and not result.errors("qemu")
@@ -359,64 +375,70 @@ def test_fifo_wraparound(pair) -> None:
         kind = int(rng.integers(0, 3))
         x, y = int(rng.integers(0, W - 8)), int(rng.integers(0, H - 8))
         if kind == 0:
-            cmds.append(Send.cmd("RECT_FILL", color=0x01000000 * (i & 0xFF) | i, x=x, y=y, width=8, height=8))
+            cmds.append(cmd("RECT_FILL", color=0x01000000 * (i & 0xFF) | i, x=x, y=y, width=8, height=8))
             s.exp.fill(0x01000000 * (i & 0xFF) | i, x, y, 8, 8)
             sizes.append(FILL_BYTES)
         elif kind == 1:
             dx, dy = int(rng.integers(0, W - 8)), int(rng.integers(0, H - 8))
-            cmds.append(Send.cmd("RECT_COPY", src_x=x, src_y=y, dest_x=dx, dest_y=dy, width=8, height=8))
+            cmds.append(cmd("RECT_COPY", src_x=x, src_y=y, dest_x=dx, dest_y=dy, width=8, height=8))
             s.exp.copy(x, y, dx, dy, 8, 8)
             sizes.append(COPY_BYTES)
         else:
-            cmds.append(Send.cmd("UPDATE", x=x, y=y, width=8, height=8))
+            cmds.append(cmd("UPDATE", x=x, y=y, width=8, height=8))
             sizes.append(UPDATE_BYTES)
     # Two wraps through the batch path, then single commands (reserve, bounce, commit) from
     # about 2 KB before MAX, so that one of them is split by the wrap too.
     starts, crossing = _ring_walk(sizes)
     split = max(i for i in range(len(sizes) - 200) if FIFO_MAX - 2200 <= starts[i] < FIFO_MAX - 2000)
-    s.steps += [Batch.of(cmds[:split - 1]), *cmds[split - 1:], Sync()]  # cmds[k] is sizes[k + 1]
+    # cmds[k] is sizes[k + 1]
     assert sum(sizes[:split]) > 2 * (FIFO_MAX - FIFO_MIN)
     assert [i for i in crossing if i < split] and [i for i in crossing if i >= split]
-    result = pair.run(s.steps, mode=(W, H))
+    model, qemu, reset = pair.reset((W, H))
+    batched = run_stream(s.steps + cmds[:split - 1], model, qemu, final=False, batch=True)
+    result = run_stream(cmds[split - 1:] + [Sync()], model, qemu)  # one reserve/commit each
+    assert batched.identical, batched.summary()
+    result.shots.insert(0, reset)
     check(result, s.exp)
-    assert not result.errors("model") and not result.errors("qemu")
+    for r in (batched, result):
+        assert not r.errors("model") and not r.errors("qemu")
 
 
 def test_more_than_1023_commands_between_syncs(pair) -> None:
     W, H = 320, 240
     n = 1500
-    fills = [Send.cmd("RECT_FILL", color=0x00010000 + i, x=i % W, y=i // W, width=1, height=1)
+    fills = [cmd("RECT_FILL", color=0x00010000 + i, x=i % W, y=i // W, width=1, height=1)
              for i in range(n)]
-    steps = [Batch.of(fills),  # 36000 bytes: fits the ring, so no SYNC is written
-             Capture("display"),  # QEMU's refresh runs the FIFO: 1023 commands
-             Capture("vram"),
-             Sync(drain=False),  # one SYNC: the other 477
-             Capture("vram"),
-             Batch.of(fills[:1300] * 2), Sync()]  # 2600 commands, drained by repeated SYNCs
-    result = pair.run(steps, mode=(W, H))
+    # Through the batch path (fifo.write_batch), as one run each where the ring has room.
+    steps = [*fills,  # 36000 bytes: fits the ring, so no SYNC is written
+             DISPLAY,  # QEMU's refresh runs the FIFO: 1023 commands
+             VRAM,
+             SYNC_WRITE,  # one SYNC: the other 477
+             VRAM,
+             *(fills[:1300] * 2), Sync()]  # 2600 commands, drained by repeated SYNCs
+    result = pair.run(steps, mode=(W, H), batch=True)
     assert result.identical, result.summary()
 
     def drawn(shot) -> int:
         return int(np.count_nonzero(shot.qemu.reshape(-1)[:n]))  # VRAM words of the first rows
 
-    assert drawn(result.shot("step 2", "vram")) == PER_RUN
-    assert drawn(result.shot("step 4", "vram")) == n
+    assert drawn(result.shot(f"step {n + 1}", "vram")) == PER_RUN
+    assert drawn(result.shot(f"step {n + 3}", "vram")) == n
     assert result.drained == (True, True)
 
 
 # -- commands QEMU's parser cannot count: the model stops with an error, QEMU desyncs -----------------
 @pytest.mark.parametrize("bad,name", [
-    (Send.cmd("FENCE", fence=1), "FENCE"),
-    (Send.cmd("UPDATE_VERBOSE", x=0, y=0, width=4, height=4, reason=0), "UPDATE_VERBOSE"),
-    (Send.cmd("DEFINE_SCREEN", struct_size=28, id=0, flags=3, width=64, height=48, root_x=0, root_y=0),
+    (cmd("FENCE", fence=1), "FENCE"),
+    (cmd("UPDATE_VERBOSE", x=0, y=0, width=4, height=4, reason=0), "UPDATE_VERBOSE"),
+    (cmd("DEFINE_SCREEN", struct_size=28, id=0, flags=3, width=64, height=48, root_x=0, root_y=0),
      "DEFINE_SCREEN"),
-    (Send.words(0), "INVALID_CMD"),
-    (Send.words(99), "unknown command id 99"),
+    (raw(0), "INVALID_CMD"),
+    (raw(99), "unknown command id 99"),
 ])
 def test_desync_commands(fresh_pair, bad, name) -> None:
     # A fresh QEMU: its FIFO memory is zeros, so what its parser reads past NEXT_CMD is known.
-    steps = [Send.cmd("RECT_FILL", color=0xFF0000, x=0, y=0, width=4, height=4), bad,
-             Send.cmd("RECT_FILL", color=0x00FF00, x=4, y=0, width=4, height=4), Sync()]
+    steps = [cmd("RECT_FILL", color=0xFF0000, x=0, y=0, width=4, height=4), bad,
+             cmd("RECT_FILL", color=0x00FF00, x=4, y=0, width=4, height=4), Sync()]
     result = fresh_pair.run(steps, mode=(64, 48))
     model = [m for _, _, m in result.errors("model")]
     assert len(model) == 1 and name in model[0] and f"at FIFO offset {FIFO_MIN + FILL_BYTES}" in model[0]
@@ -429,11 +451,11 @@ def test_desync_commands(fresh_pair, bad, name) -> None:
 
 def test_commands_qemu_skips_cleanly_are_refused_by_the_model(pair) -> None:
     # Both skip these; QEMU silently, the model with an error naming the command and its offset.
-    steps = [Send.cmd("DEFINE_ALPHA_CURSOR", id=0, hotspot_x=0, hotspot_y=0, width=2, height=2,
+    steps = [cmd("DEFINE_ALPHA_CURSOR", id=0, hotspot_x=0, hotspot_y=0, width=2, height=2,
                       image=bytes(16)),
-             Send.cmd("DEFINE_CURSOR", id=0, hotspot_x=0, hotspot_y=0, width=32, height=1, and_mask_depth=1,
+             cmd("DEFINE_CURSOR", id=0, hotspot_x=0, hotspot_y=0, width=32, height=1, and_mask_depth=1,
                       xor_mask_depth=1, and_mask=bytes(4), xor_mask=bytes(4)),  # no CURSOR capability
-             Send.cmd("RECT_FILL", color=0xFF, x=0, y=0, width=5, height=5), Sync()]
+             cmd("RECT_FILL", color=0xFF, x=0, y=0, width=5, height=5), Sync()]
     result = pair.run(steps, mode=(64, 48))
     assert result.identical, result.summary()
     assert result.drained == (True, True) and not result.errors("qemu")
@@ -445,7 +467,7 @@ def test_commands_qemu_skips_cleanly_are_refused_by_the_model(pair) -> None:
 
 def test_command_completed_by_a_later_commit(pair) -> None:
     # A SYNC in the middle of a command: QEMU rewinds to its start and runs it once complete.
-    steps = [Send.words(2, 0xFF0000, 1, 2), Sync(drain=False), Capture("vram"), Send.words(4, 3), Sync()]
+    steps = [raw(2, 0xFF0000, 1, 2), SYNC_WRITE, VRAM, raw(4, 3), Sync()]
     result = pair.run(steps, mode=(64, 48))
     assert result.identical, result.summary()
     assert not result.errors("qemu") and result.drained == (True, True)
@@ -457,7 +479,7 @@ def test_command_completed_by_a_later_commit(pair) -> None:
 
 def test_bad_fifo_pointers_stall_both(pair) -> None:
     steps = [Call("FIFO MIN = 12", lambda dev: dev.transport.fifo.write32(0, 12)),
-             Send.cmd("RECT_FILL", color=0xFF, x=0, y=0, width=5, height=5), Sync()]
+             cmd("RECT_FILL", color=0xFF, x=0, y=0, width=5, height=5), Sync()]
     result = pair.run(steps, mode=(64, 48))
     assert result.identical, result.summary()
     assert result.drained == (False, False)
@@ -472,18 +494,18 @@ def test_disabled_display(pair) -> None:
     # Recorded difference (quirk display-needs-config-done): with ENABLE 0 or CONFIG_DONE 0,
     # QEMU's VGA refresh draws nothing here (no firmware ever set VGA up), so the last SVGA
     # surface stays on screen; the model, which has no VGA emulation, shows black.
-    def write(reg: Reg, value: int) -> Call:
-        return Call(f"{reg.name} = {value}", lambda dev: dev.regs.write(reg, value))
+    def write(reg: Reg, value: int) -> RegWrite:
+        return RegWrite(int(reg), value)
 
-    steps = [Draw(0, 0, 64, 48, seed=1), Capture("display"),
-             write(Reg.ENABLE, 0), Capture("display"), write(Reg.ENABLE, 1), Capture("display"),
-             write(Reg.BITS_PER_PIXEL, 8), Capture("display"), write(Reg.CONFIG_DONE, 1), Capture("display")]
+    steps = [*draw(0, 0, 64, 48, 1, (64, 48)), DISPLAY,  # the drawing is items 0 and 1
+             write(Reg.ENABLE, 0), DISPLAY, write(Reg.ENABLE, 1), DISPLAY,
+             write(Reg.BITS_PER_PIXEL, 8), DISPLAY, write(Reg.CONFIG_DONE, 1), DISPLAY]
     result = pair.run(steps, mode=(64, 48))
-    shown = result.shot("step 1").qemu
-    for label in ("step 3", "step 7"):
+    shown = result.shot("step 2").qemu
+    for label in ("step 4", "step 8"):
         shot = result.shot(label)
         assert np.array_equal(shot.qemu, shown) and not shot.model.any()
-    for label in ("step 1", "step 5", "step 9", "final"):
+    for label in ("step 2", "step 6", "step 10", "final"):
         assert result.shot(label).identical
 
 
@@ -505,20 +527,25 @@ def test_cursor_on_vnc(vnc_pair) -> None:
         dev.fifo.write_batch([encode("UPDATE", x=0, y=0, width=1, height=1)] * count)
         dev.sync()
 
-    steps = [Draw(0, 0, W, H, seed=1), Capture("display"),
-             DefineCursor(arrow_cursor(), (0, 0)), MoveCursor(100, 100), Capture("display"),
-             DefineCursor(_cursor(17, 5, 1), (16, 4)), MoveCursor(-10, -10),
-             DefineCursor(_cursor(64, 64, 2), (63, 63)), MoveCursor(W + 50, H + 50),
-             DefineCursor(_cursor(1, 1, 3), (0, 0)), MoveCursor(5, 5, show=False),
+    def cursor(rgba: np.ndarray, hotspot: tuple[int, int]) -> list:
+        # DEFINE_CURSOR as the driver encodes it for QEMU's capabilities (recorded on the model).
+        return define_cursor(rgba, hotspot, vnc_pair.profile)
+
+    steps = [*draw(0, 0, W, H, 1, (W, H)), DISPLAY,
+             *cursor(arrow_cursor(), (0, 0)), *move_cursor(100, 100), DISPLAY,
+             *cursor(_cursor(17, 5, 1), (16, 4)), *move_cursor(-10, -10),
+             *cursor(_cursor(64, 64, 2), (63, 63)), *move_cursor(W + 50, H + 50),
+             *cursor(_cursor(1, 1, 3), (0, 0)), *move_cursor(5, 5, show=False),
              Call("FIFO filled up to its end", fill_ring_to_the_end),
-             DefineCursor(_cursor(64, 48, 4), (1, 2)), MoveCursor(W - 1, H - 1), Sync(),
-             Draw(10, 10, 30, 30, seed=2), Capture("display")]
+             *cursor(_cursor(64, 48, 4), (1, 2)), *move_cursor(W - 1, H - 1), Sync(),
+             *draw(10, 10, 30, 30, 2, (W, H)), DISPLAY]
+    assert sum(getattr(s, "name", "") == "DEFINE_CURSOR" for s in steps) == 5
     result = vnc_pair.run(steps, mode=(W, H), log=True)
     assert result.identical, result.summary()
     assert not result.errors("model") and not result.errors("qemu")
     assert result.drained == (True, True)
     # QEMU's screendump never shows the cursor: the screen is what was drawn.
-    before, after = result.shot("step 1").qemu, result.shot("step 4").qemu
+    before, after = result.shots[1].qemu, result.shots[2].qemu
     assert np.array_equal(before, after)
     # The model accepted every cursor, and so did QEMU: no "Unknown command 0x13" (DEFINE_CURSOR).
     assert result.qemu_log is not None
@@ -527,7 +554,7 @@ def test_cursor_on_vnc(vnc_pair) -> None:
 
 def test_demo_on_vnc(vnc_pair) -> None:
     # With the cursor capability the demo defines a hardware cursor instead of drawing one.
-    result = vnc_pair.run(demo_steps(), mode=(320, 240), log=True)
+    result = vnc_pair.run(demo_stream(), mode=(320, 240), log=True)
     assert result.identical, result.summary()
     assert not result.errors("model") and not result.errors("qemu")
     assert result.qemu_log == []
@@ -537,14 +564,14 @@ def test_demo_on_vnc(vnc_pair) -> None:
 
 def test_cursor_limits_agree(vnc_pair) -> None:
     # 65x64 at 32 bpp is 4160 XOR words, over QEMU's 4096: both refuse it; 64x64 (4096) is fine.
-    def raw_cursor(w: int, h: int) -> Send:
+    def raw_cursor(w: int, h: int):
         and_mask = bytes((w + 31) // 32 * 4 * h)
         xor = bytes(w * h * 4)
-        return Send.cmd("DEFINE_CURSOR", id=0, hotspot_x=0, hotspot_y=0, width=w, height=h,
-                        and_mask_depth=1, xor_mask_depth=32, and_mask=and_mask, xor_mask=xor)
+        return cmd("DEFINE_CURSOR", id=0, hotspot_x=0, hotspot_y=0, width=w, height=h,
+                   and_mask_depth=1, xor_mask_depth=32, and_mask=and_mask, xor_mask=xor)
 
     steps = [raw_cursor(65, 64), Sync(), raw_cursor(64, 64), Sync(),
-             Send.cmd("RECT_FILL", color=0xFFFFFF, x=0, y=0, width=3, height=3), Sync()]
+             cmd("RECT_FILL", color=0xFFFFFF, x=0, y=0, width=3, height=3), Sync()]
     result = vnc_pair.run(steps, mode=(64, 48), log=True)
     assert result.identical, result.summary()
     model = result.errors("model")
@@ -555,15 +582,15 @@ def test_cursor_limits_agree(vnc_pair) -> None:
 
 # -- QEMU's placeholder surface (a first mode of exactly 640x480) -------------------------------------
 def test_640x480_placeholder(fresh_pair) -> None:
-    def cpu_only(dev: Device) -> None:
-        dev.framebuffer[100:120, 100:120] = 0x00FFFFFF  # no UPDATE: the placeholder never sees it
-
-    steps = [Capture("display"),
-             Draw(0, 0, 640, 480, seed=1), Capture("display"),  # a full UPDATE covers the text
-             Call("CPU drawing without UPDATE", cpu_only), Capture("display"),
-             SetMode(640, 480), Draw(0, 0, 320, 240, seed=2), Capture("display"),  # dropped: invalidated
-             Draw(300, 200, 40, 40, seed=3), Capture("display"),
-             SetMode(800, 600), Capture("display")]  # a VRAM surface replaces the placeholder
+    white = np.full((20, 20), 0x00FFFFFF, dtype="<u4").tobytes()
+    mode = (640, 480)
+    steps = [DISPLAY,                                                  # step 0
+             *draw(0, 0, 640, 480, 1, mode), DISPLAY,  # a full UPDATE covers the text (step 3)
+             Pixels(100, 100, 20, 20, white), DISPLAY,  # CPU drawing without UPDATE: the placeholder
+                                                        # never sees it (step 5)
+             Mode(640, 480), *draw(0, 0, 320, 240, 2, mode), DISPLAY,  # dropped: invalidated (step 9)
+             *draw(300, 200, 40, 40, 3, mode), DISPLAY,  # step 12
+             Mode(800, 600), DISPLAY]  # a VRAM surface replaces the placeholder
     result = fresh_pair.run(steps, mode=(640, 480))
     # Recorded difference (quirk mode-640x480-placeholder): QEMU's placeholder text.
     for shot in (result.shot("reset"), result.shot("step 0")):
@@ -574,16 +601,16 @@ def test_640x480_placeholder(fresh_pair) -> None:
     # Everything else is imitated (quirk placeholder-shows-only-updates).
     for shot in result.shots[2:]:
         assert shot.identical, shot.describe()
-    later = result.shot("step 4").qemu
+    later = result.shot("step 5").qemu
     assert tuple(later[110, 110]) != (255, 255, 255)  # the CPU drawing without UPDATE: not shown
-    assert np.array_equal(result.shot("step 7").qemu, later)  # the UPDATE after the mode write: dropped
+    assert np.array_equal(result.shot("step 9").qemu, later)  # the UPDATE after the mode write: dropped
     want = pattern(300, 200, 40, 40, 3)
-    assert (result.shot("step 9").qemu[220, 320] == [(want[20, 20] >> s) & 0xFF for s in (16, 8, 0)]).all()
+    assert (result.shot("step 12").qemu[220, 320] == [(want[20, 20] >> s) & 0xFF for s in (16, 8, 0)]).all()
 
 
 # -- streams from command scripts ---------------------------------------------------------------------
 def test_script_items_as_a_stream(pair) -> None:
-    from svga.tools.script import parse_script
+    from svga.stream.script import parse_script
 
     items = parse_script(
         "mode 200x100\n"
@@ -594,7 +621,9 @@ def test_script_items_as_a_stream(pair) -> None:
         "raw 0x2 0xff 190 90 10 10\n"  # a RECT_FILL as raw words
         "cursor 10 10\n"
         "refresh\n")
-    result = pair.run(from_stream(items), mode=(320, 240))
+    # The script's items as they are: mode is the driver's set_mode, sync its drain, refresh a
+    # display checkpoint, cursor the CURSOR_X/Y registers.
+    result = pair.run(items, mode=(320, 240))
     assert result.identical, result.summary()
     exp = Expect(200, 100)
     exp.fill(0xFF0000, 0, 0, 50, 50)
@@ -609,62 +638,73 @@ def test_run_stream_on_two_models_of_the_same_profile() -> None:
     for dev in (a, b):
         dev.set_mode(64, 48)
     # Never refreshed: both still fill against QEMU's 640x480 surface, so 700 wide is outside.
-    result = run_stream([Draw(1, 2, 30, 20, 4), Send.cmd("RECT_FILL", color=1, x=0, y=0, width=700, height=1),
-                         Sync()], a, b)
+    result = run_stream([*draw(1, 2, 30, 20, 4, (64, 48)),
+                         cmd("RECT_FILL", color=1, x=0, y=0, width=700, height=1), Sync()], a, b)
     assert result.identical
     assert len(result.errors("model")) == 1 and len(result.errors("qemu")) == 1
 
 
 # -- seeded random streams ----------------------------------------------------------------------------
-def _rect(draw, width: int, height: int) -> tuple[int, int, int, int]:
+def _rect(pick, width: int, height: int) -> tuple[int, int, int, int]:
     """Mostly a non-empty rectangle inside the mode; else one anywhere near it: touching or
     crossing an edge, empty, negative (as a guest's int would be written)."""
-    if draw(st.integers(0, 3)):
-        x, y = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
-        return x, y, draw(st.integers(1, width - x)), draw(st.integers(1, height - y))
-    return (draw(st.integers(-12, width + 12)), draw(st.integers(-12, height + 12)),
-            draw(st.integers(-2, width + 4)), draw(st.integers(-2, height + 4)))
+    if pick(st.integers(0, 3)):
+        x, y = pick(st.integers(0, width - 1)), pick(st.integers(0, height - 1))
+        return x, y, pick(st.integers(1, width - x)), pick(st.integers(1, height - y))
+    return (pick(st.integers(-12, width + 12)), pick(st.integers(-12, height + 12)),
+            pick(st.integers(-2, width + 4)), pick(st.integers(-2, height + 4)))
 
 
 @st.composite
-def streams(draw):
-    """(reset mode, steps): modes, CPU rectangles with UPDATE, fills, copies and UPDATEs in and
-    out of range, SYNCs and captures, in any order."""
-    width, height = draw(st.integers(8, 256)), draw(st.integers(8, 160))
+def streams(pick):
+    """(reset mode, stream items): modes, CPU rectangles with UPDATE, fills, copies and UPDATEs
+    in and out of range, SYNCs (the driver's drain, or one SYNC write) and display and VRAM
+    checkpoints, in any order."""
+    width, height = pick(st.integers(8, 256)), pick(st.integers(8, 160))
     mode = width, height
-    steps: list = []
-    for _ in range(draw(st.integers(1, 16))):
-        kind = draw(st.sampled_from(["mode", "draw", "draw", "fill", "fill", "fill", "copy", "copy", "update",
+    items: list = []
+    for _ in range(pick(st.integers(1, 16))):
+        kind = pick(st.sampled_from(["mode", "draw", "draw", "fill", "fill", "fill", "copy", "copy", "update",
                                      "sync", "sync1", "display", "vram"]))
         if kind == "mode":
-            width, height = draw(st.integers(1, 256)), draw(st.integers(1, 160))
-            steps.append(SetMode(width, height))
+            width, height = pick(st.integers(1, 256)), pick(st.integers(1, 160))
+            items.append(Mode(width, height))
         elif kind == "draw":
-            steps.append(Draw(*_rect(draw, width, height), seed=draw(st.integers(0, 1 << 16))))
+            rect = _rect(pick, width, height)
+            items += draw(*rect, seed=pick(st.integers(0, 1 << 16)), mode=(width, height))
         elif kind == "fill":
-            x, y, w, h = _rect(draw, width, height)
-            steps.append(Send.cmd("RECT_FILL", color=draw(st.integers(0, 0xFFFFFFFF)), x=x, y=y, width=w,
-                                  height=h))
+            x, y, w, h = _rect(pick, width, height)
+            colour = pick(st.integers(0, 0xFFFFFFFF))
+            items.append(cmd("RECT_FILL", color=colour, x=x, y=y, width=w, height=h))
         elif kind == "copy":
-            x, y, w, h = _rect(draw, width, height)
-            dx, dy = draw(st.integers(-4, width)), draw(st.integers(-4, height))
-            steps.append(Send.cmd("RECT_COPY", src_x=x, src_y=y, dest_x=dx, dest_y=dy, width=w, height=h))
+            x, y, w, h = _rect(pick, width, height)
+            dx, dy = pick(st.integers(-4, width)), pick(st.integers(-4, height))
+            items.append(cmd("RECT_COPY", src_x=x, src_y=y, dest_x=dx, dest_y=dy, width=w, height=h))
         elif kind == "update":
-            x, y, w, h = _rect(draw, width, height)
-            steps.append(Send.cmd("UPDATE", x=x, y=y, width=w, height=h))
+            x, y, w, h = _rect(pick, width, height)
+            items.append(cmd("UPDATE", x=x, y=y, width=w, height=h))
         elif kind in ("sync", "sync1"):
-            steps.append(Sync(drain=kind == "sync"))
+            items.append(Sync() if kind == "sync" else SYNC_WRITE)
         else:
-            steps.append(Capture(kind))
-    return mode, steps
+            items.append(DISPLAY if kind == "display" else VRAM)
+    return mode, items
 
 
-@settings(max_examples=RANDOM_STREAMS, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(streams())
-def test_random_streams(pair, stream) -> None:
-    mode, steps = stream
-    result = pair.run(steps, mode=mode)
+def run_saved(pair, name: str, items: list, mode: tuple[int, int], check, **options):
+    """``pair.run``, then ``check(result)``; when a check fails the stream is written to OUT as a
+    .svgascript and the failure names it and the command that replays it."""
+    result = pair.run(items, mode=mode, **options)
+    try:
+        check(result)
+    except AssertionError as e:
+        path = result.save_stream(OUT / f"{name}-{pair.streams:04d}.svgascript")
+        display = "" if pair.profile == "qemu" else " --qemu-display vnc"
+        raise AssertionError(f"{e}\nthe stream is in {path}; replay it with: "
+                             f"python3 -m svga.tools.differential{display} {path}") from None
+    return result
+
+
+def check_random(result) -> None:
     assert result.identical, result.summary()
     assert result.drained == (True, True)
     assert not result.errors("qemu"), result.summary()
@@ -673,19 +713,52 @@ def test_random_streams(pair, stream) -> None:
         assert msg.split(" at FIFO offset ")[0] in ("RECT_FILL", "RECT_COPY") and "outside" in msg, msg
 
 
+@settings(max_examples=RANDOM_STREAMS, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(streams())
+def test_random_streams(pair, stream) -> None:
+    mode, items = stream
+    run_saved(pair, "random", items, mode, check_random)
+
+
+def test_a_failing_stream_is_written_and_replays(pair, tmp_path) -> None:
+    # A stream written as the failure path writes it reads back as the same items, and the same
+    # runner plays it to the same screens (the oracle: the numpy reading of its commands).
+    s = Script(96, 64)
+    s.draw(-5, 3, 40, 30, seed=4)
+    s.fill(0x00ABCDEF, 10, 10, 20, 20)
+    s.copy(0, 0, 50, 30, 30, 30)
+    items = [*s.steps, Sync(), VRAM, SYNC_WRITE, *register_mode(96, 64), DISPLAY]
+    first = pair.run(items, mode=s.mode)
+    path = first.save_stream(tmp_path / "stream.svgascript")
+    mode, loaded = load_stream(path)
+    assert mode == s.mode
+    assert [it.event for it in loaded] == [Frame(1) if it is VRAM else it for it in items]
+    again = pair.run(loaded, mode=mode)
+    check(again, s.exp)
+    for a, b in zip(first.shots, again.shots, strict=True):
+        assert np.array_equal(a.qemu, b.qemu) and np.array_equal(a.model, b.model)
+    with pytest.raises(Exception, match="driver code"):
+        save_stream([Call("x", lambda dev: None)], tmp_path / "no.svgascript", (8, 8))
+
+
 @settings(max_examples=30, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(1, 64), st.integers(1, 64), st.integers(-80, 400),
                           st.integers(-80, 300), st.booleans()), min_size=1, max_size=4))
 def test_random_cursors(vnc_pair, cursors) -> None:
-    steps: list = [Draw(0, 0, 320, 240, seed=9), Capture("display")]
+    items: list = [*draw(0, 0, 320, 240, 9, (320, 240)), DISPLAY]  # the checkpoint is item 2
     for i, (w, h, x, y, show) in enumerate(cursors):
-        steps += [DefineCursor(_cursor(w, h, i), (w - 1, h // 2)), MoveCursor(x, y, show)]
-    result = vnc_pair.run(steps, mode=(320, 240), log=True)
-    assert result.identical, result.summary()
-    assert not result.errors("model") and not result.errors("qemu")
-    assert np.array_equal(result.shot("step 1").qemu, result.shot("final").qemu)
-    assert result.qemu_log is None or not [line for line in result.qemu_log if "0x13" in line]
+        items += define_cursor(_cursor(w, h, i), (w - 1, h // 2), vnc_pair.profile)
+        items += move_cursor(x, y, show)
+
+    def checks(result) -> None:
+        assert result.identical, result.summary()
+        assert not result.errors("model") and not result.errors("qemu")
+        assert np.array_equal(result.shot("step 2").qemu, result.shot("final").qemu)
+        assert result.qemu_log is None or not [line for line in result.qemu_log if "0x13" in line]
+
+    run_saved(vnc_pair, "cursors", items, (320, 240), checks, log=True)
 
 
 def test_accelerated_fill_on_a_stale_surface_keeps_the_shadow_true(pair) -> None:

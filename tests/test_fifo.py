@@ -14,19 +14,45 @@ from svga.facts.profiles import get_profile
 from svga.fifo import Fifo
 from svga.model import ModelTransport
 from svga.registers import Cap, FifoCap, FifoReg, Reg, RegisterFile
-from svga.transport.base import ArrayMemory, Transport
+from svga.transport.base import ArrayMemory, Memory, Transport
 
 PROFILES = ["qemu", "vmware"]
 W, H = 64, 48
 
 
-def make(profile):
+class Unmapped(Memory):
+    """The model's FIFO memory seen only through read/write calls (as qtest's is): the
+    driver takes its general path, and every access can be watched."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.size = inner.size
+
+    def read(self, offset, length):
+        return self.inner.read(offset, length)
+
+    def write(self, offset, data):
+        self.inner.write(offset, data)
+
+    def read32(self, offset):
+        return self.inner.read32(offset)
+
+    def write32(self, offset, value):
+        self.inner.write32(offset, value)
+
+
+def make(profile, mapped=True, listener=None):
     if profile == "vmware":
         # RECT_FILL is these tests' sample command; a current VMware host has no RECT_FILL
         # (docs/svga-kit.md 'Capability bits'), older hosts reported it.
         kit = get_profile("vmware")
         profile = dataclasses.replace(kit, capabilities=kit.capabilities | Cap.RECT_FILL)
-    dev = Device(ModelTransport(profile=profile))
+    t = ModelTransport(profile=profile)
+    if not mapped:
+        t.fifo = Unmapped(t.fifo)
+    if listener is not None:
+        t.fifo_commit_listener = listener
+    dev = Device(t)
     dev.set_mode(W, H)
     # QEMU fills and copies against the display surface of its last refresh (the
     # stale-stride quirk, which the qemu profile imitates); a screenshot is a refresh.
@@ -72,11 +98,13 @@ WRAP_COMMANDS = {
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_wrap_around_at_every_offset_near_max(profile):
+@pytest.mark.parametrize("mapped", [True, False])
+def test_wrap_around_at_every_offset_near_max(profile, mapped):
     """Start NEXT_CMD = STOP at each 4-byte offset in the last 40 bytes of the ring and send
     commands of 2 to 7 words: each must land split across MAX -> MIN exactly as encoded, be
-    executed, and leave NEXT_CMD (and, after sync, STOP) at the wrapped position."""
-    dev = make(profile)
+    executed, and leave NEXT_CMD (and, after sync, STOP) at the wrapped position (on the
+    mapped fast path and on the general path alike)."""
+    dev = make(profile, mapped=mapped)
     fifo, mem = dev.fifo, dev.transport.fifo
     for name, fields in WRAP_COMMANDS[profile]:
         for start in range(fifo.max - 40, fifo.max, 4):
@@ -111,10 +139,27 @@ def test_wrap_around_at_every_offset_near_max(profile):
                 assert mem.read32(FifoReg.FENCE * 4) == start, f"FENCE at offset {start}"
 
 
-def test_bounce_buffer_without_reserve():
+@pytest.mark.parametrize("how", ["reserve", "write_command", "send"])
+def test_bounce_buffer_without_reserve(how):
     """QEMU profile (no FIFO_CAP_RESERVE): a command of more than one dword goes through
-    the bounce buffer and is committed a dword at a time, NEXT_CMD following each."""
-    dev = make("qemu")
+    the bounce buffer and is committed a dword at a time, NEXT_CMD following each: seen
+    call by call on unmapped memory (the general path), and on the mapped fast path through
+    the commit listener (each call is one NEXT_CMD write, made once its word is in memory)."""
+    blob = fill_cmd(0xABCDEF, 0, 0, 4, 4)
+    data_words = [int(w) for w in np.frombuffer(blob, "<u4")]
+
+    def write(dev):
+        if how == "reserve":
+            res = dev.fifo.reserve(24)
+            assert not res.in_place
+            res.buf[:] = blob
+            dev.fifo.commit()
+        elif how == "write_command":
+            dev.fifo.write_command(blob)
+        else:
+            dev.fifo.send("RECT_FILL", color=0xABCDEF, x=0, y=0, width=4, height=4)
+
+    dev = make("qemu", mapped=False)
     fifo, mem = dev.fifo, dev.transport.fifo
     seen = []
     orig = mem.write32
@@ -124,18 +169,30 @@ def test_bounce_buffer_without_reserve():
         orig(offset, value)
 
     mem.write32 = spy
-    res = fifo.reserve(24)
-    assert not res.in_place
-    blob = fill_cmd(0xABCDEF, 0, 0, 4, 4)
-    res.buf[:] = blob
-    fifo.commit()
+    write(dev)
     start = fifo.min
-    data_words = np.frombuffer(blob, "<u4")
     # word, NEXT_CMD, word, NEXT_CMD, ...
     assert seen == [
         x for i, w in enumerate(data_words)
-        for x in ((start + 4 * i, int(w)), (FifoReg.NEXT_CMD * 4, start + 4 * (i + 1)))
+        for x in ((start + 4 * i, w), (FifoReg.NEXT_CMD * 4, start + 4 * (i + 1)))
     ]
+    dev.sync()
+    assert (dev.read_vram()[:4, :4] == 0xABCDEF).all()
+
+    calls = []
+
+    def listener(data):
+        word = int(np.frombuffer(bytes(data), "<u4")[0])
+        nxt = model.read32(FifoReg.NEXT_CMD * 4)
+        calls.append((len(bytes(data)), word, nxt, model.read32(nxt)))
+
+    dev = make("qemu", listener=listener)
+    model = dev.transport.fifo
+    write(dev)
+    start = dev.fifo.min
+    # One word per commit; NEXT_CMD still before it, the word already where it points.
+    assert calls == [(4, w, start + 4 * i, w) for i, w in enumerate(data_words)]
+    assert model.read32(FifoReg.NEXT_CMD * 4) == start + 24
     dev.sync()
     assert (dev.read_vram()[:4, :4] == 0xABCDEF).all()
 
@@ -191,10 +248,11 @@ def test_commit_less_than_reserved_and_misuse():
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_full_ring_waits_and_everything_runs(profile):
+@pytest.mark.parametrize("mapped", [True, False])
+def test_full_ring_waits_and_everything_runs(profile, mapped):
     """Far more commands than the ring holds (and than QEMU runs per SYNC): the driver
     waits for room by SYNC; every fill lands (the last one per pixel wins)."""
-    dev = make(profile)
+    dev = make(profile, mapped=mapped)
     n = 6000  # 6000 * 24 bytes is over 2 rings of 64 KiB
     expected = np.zeros((H, W), dtype=np.uint32)
     for i in range(n):
@@ -211,8 +269,10 @@ def test_full_ring_waits_and_everything_runs(profile):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_batch_writes_one_copy_per_contiguous_run(profile):
-    dev = make(profile)
+@pytest.mark.parametrize("mapped", [False, True])
+def test_batch_writes_one_copy_per_contiguous_run(profile, mapped):
+    commits = []
+    dev = make(profile, mapped=mapped, listener=lambda data: commits.append(bytes(data)))
     mem = dev.transport.fifo
     writes = []
     orig = mem.write
@@ -225,7 +285,11 @@ def test_batch_writes_one_copy_per_contiguous_run(profile):
     cmds = [fill_cmd(i, i % W, 0) for i in range(300)]  # 7200 bytes: fits the empty ring at once
     total = dev.fifo.write_batch(cmds)
     assert total == 7200
-    assert writes == [(dev.fifo.min, 7200)]
+    if not mapped:
+        assert writes == [(dev.fifo.min, 7200)]
+    assert commits == [b"".join(cmds)]  # one NEXT_CMD write for the whole run
+    assert mem.read(dev.fifo.min, 7200) == b"".join(cmds)
+    assert mem.read32(FifoReg.NEXT_CMD * 4) == dev.fifo.min + 7200
     dev.sync()
     row = dev.read_vram()[0]
     for x in range(W):
@@ -233,8 +297,9 @@ def test_batch_writes_one_copy_per_contiguous_run(profile):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_batch_larger_than_the_ring(profile):
-    dev = make(profile)
+@pytest.mark.parametrize("mapped", [True, False])
+def test_batch_larger_than_the_ring(profile, mapped):
+    dev = make(profile, mapped=mapped)
     cmds = [fill_cmd((i * 7919) & 0xFFFFFF, i % W, (i // W) % H) for i in range(20000)]
     dev.fifo.write_batch(cmds)
     dev.sync()

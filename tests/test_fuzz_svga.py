@@ -31,9 +31,9 @@ from svga.model import ModelTransport
 from svga.qa.images import read_rgb
 from svga.qa.needle import read_needle
 from svga.registers import FifoReg, Reg
+from svga.stream.items import read_binary
+from svga.stream.script import parse_script
 from svga.tools.check import check_stream
-from svga.tools.script import parse_script
-from svga.tools.stream import read_binary
 
 SCALE = int(os.environ.get("SVGA_FUZZ_SCALE", "1"))
 

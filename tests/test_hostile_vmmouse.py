@@ -174,7 +174,8 @@ def test_events_count_1_prints_one_event(monkeypatch, capsys):
     mouse.enable()
     model.mouse_event(100, 200, 0, Buttons.NONE)
     model.mouse_event(300, 400, 0, Buttons.NONE)
-    monkeypatch.setattr(cli, "open_source", lambda kind, **kw: ("backdoor", mouse))
+    mouse.mouse = mouse                                     # the backdoor source's shape
+    monkeypatch.setattr(cli, "_openers", lambda z: {"backdoor": lambda: mouse})
     assert cli.main(["events", "--source", "backdoor", "--wakeup", "poll", "--count", "1"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
 

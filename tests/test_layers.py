@@ -1,13 +1,14 @@
-"""The layers the README draws are the import graph: protocol -> device facts -> transports
-(and the software model) -> driver -> tools. Every ``import`` in svga/ (module level or inside a
-function) is read with ast and no module may import one of a higher layer."""
+"""The layers the README draws are the import graph: protocol (with the stream model,
+svga/stream) -> device facts -> transports (the software model and the recorder) -> driver ->
+tools. Every ``import`` in svga/ (module level or inside a function) is read with ast and no
+module may import one of a higher layer, nor name one to importlib at run time."""
 
 import ast
 from pathlib import Path
 
 SVGA = Path(__file__).resolve().parent.parent / "svga"
 LAYERS = {  # module prefix -> layer, most specific first
-    "svga.errors": 0, "svga.registers": 0, "svga.commands": 0, "svga.pixels": 0,
+    "svga.errors": 0, "svga.registers": 0, "svga.commands": 0, "svga.pixels": 0, "svga.stream": 0,
     "svga.facts": 1,
     "svga.transport": 2, "svga.model": 2,
     "svga.fifo": 3, "svga.device": 3,
@@ -39,6 +40,16 @@ def imports(path):
             yield from (f"{node.module}.{a.name}" for a in node.names)
 
 
+def run_time_imports(path):
+    """Module names given as constants to importlib.import_module() or __import__()."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            fn = node.func
+            name = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+            if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                yield node.args[0].value
+
+
 def test_every_module_has_a_layer():
     assert [name for name, _ in modules() if name != "svga" and layer(name) is None] == []
 
@@ -62,3 +73,22 @@ def test_the_facts_layer_is_what_the_model_and_the_lint_read():
     check = set(imports(SVGA / "tools" / "check.py"))
     assert "svga.facts.effects" in check and not any(m.startswith("svga.model.executor") for m in check)
     assert any(m.startswith("svga.facts") for m in imports(SVGA / "model" / "executor.py"))
+
+
+def test_no_module_reaches_up_at_run_time():
+    bad = [f"{name} ({NAMES[layer(name)]}) loads {target} ({NAMES[layer(target)]}) through importlib"
+           for name, path in modules() if layer(name) is not None
+           for target in run_time_imports(path)
+           if layer(target) is not None and layer(target) > layer(name)]
+    assert bad == []
+
+
+def test_the_driver_imports_the_recorder_as_a_transport():
+    # open_device(record=...) wraps its transport in svga.transport.recorder with a plain import,
+    # and the recorder needs nothing above the transport layer (the stream model is protocol).
+    device = SVGA / "device.py"
+    assert "svga.transport.recorder" in set(imports(device))
+    assert not [m for m in run_time_imports(device) if "recorder" in m or m.startswith("svga.captures")]
+    recorder = set(imports(SVGA / "transport" / "recorder.py"))
+    assert {"svga.stream.binary", "svga.stream.capture", "svga.stream.items"} <= recorder
+    assert all(layer(m) is None or layer(m) <= 2 for m in recorder)

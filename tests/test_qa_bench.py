@@ -37,3 +37,16 @@ def test_cli_writes_the_file(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text().startswith("# QA benchmarks\n")
+
+
+def test_rows_for_the_one_table():
+    """bench/run.py collects these: every figure positive, the limits measured (ImageMagick,
+    tinycv), the targets the issue sets (30 ms; tinycv's own time for the kept needle)."""
+    rows = qa.rows(quick=True)
+    assert {r.group for r in rows} == {"qa"} and len(rows) == 5
+    assert all(r.value > 0 and r.unit == "ms" for r in rows)
+    pixels, _, pillow, needle, cold = rows
+    assert pixels.target == 30 and not pixels.higher_is_better and pixels.limit > 0
+    assert needle.limit > 0 and needle.target == needle.limit and not needle.higher_is_better
+    assert pillow.target is None and cold.target is None and cold.limit == needle.limit
+    assert "ImageMagick" in pixels.limit_label and "tinycv" in needle.limit_label

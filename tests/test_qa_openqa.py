@@ -24,11 +24,13 @@ DRIVER = ROOT / "tests" / "openqa_tinycv.pl"
 SIZES = [(640, 480), (800, 600), (1024, 768), (260, 200)]
 
 
-def tinycv(pairs: list[tuple[Path, Path]], search_ratio: float = 0.0) -> list[dict]:
+def tinycv(pairs: list[tuple[Path, Path]], search_ratio: float = 0.0, repeat: int = 1) -> list[dict]:
+    """tinycv's answers; with ``repeat``, each pair is searched that many times with the needle
+    kept (os-autoinst's needle image cache) and a fresh screenshot, the last answer given."""
     assert shutil.which("perl"), "perl is needed (Debian's os-autoinst package brings it)"
     assert Path("/usr/lib/os-autoinst/needle.pm").exists(), "install Debian's os-autoinst package"
     proc = subprocess.run(
-        ["perl", str(DRIVER), "--search-ratio", str(search_ratio)],
+        ["perl", str(DRIVER), "--search-ratio", str(search_ratio), "--repeat", str(repeat)],
         input="".join(f"{s}\t{n}\n" for s, n in pairs),
         capture_output=True,
         text=True,
@@ -236,6 +238,30 @@ def test_svga_compare_gives_openqas_verdict_on_every_case(cases):
     # The cases are worth something only if both verdicts occur, in many kinds.
     assert verdicts[True] >= 20 and verdicts[False] >= 20, verdicts
     assert len(cases) >= 90 and len(kinds_seen) == 11
+
+
+def test_a_needle_kept_between_checks_gives_what_os_autoinst_gives_for_its_kept_needle(cases):
+    """needle.pm keeps a needle's image, and with it tinycv's blur cache, from one check to the
+    next (docs/openqa.md 'The grey, blurred images'); one NeedleTemplates per needle is that
+    state. Third check of each needle, a fresh screenshot each time, on both sides."""
+    from svga.qa.images import read_rgb
+    from svga.qa.needle import read_needle
+    from svga.qa.openqa import NeedleTemplates, match_needle
+
+    refs = tinycv([(c["shot"], c["needle"]) for c in cases], repeat=3)
+    verdicts = set()
+    for case, ref in zip(cases, refs, strict=True):
+        n, img = read_needle(case["needle"])
+        kept = NeedleTemplates(n, img)
+        for _ in range(3):
+            ours = match_needle(read_rgb(case["shot"]), n, img, templates=kept)
+        label = f"{case['kind']} {case['size']} {case['needle']}"
+        assert ours.passed == bool(ref["ok"]), label
+        for mine, theirs in zip([r for r in ours.areas if r.checked], ref["areas"], strict=True):
+            assert abs(mine.similarity - theirs["similarity"]) <= 0.01, (label, mine, theirs)
+            assert (mine.x, mine.y) == (theirs["x"], theirs["y"]), (label, mine, theirs)
+        verdicts.add(ours.passed)
+    assert verdicts == {True, False}
 
 
 def test_the_cli_gives_the_same_verdicts(cases):

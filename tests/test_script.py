@@ -1,4 +1,4 @@
-"""svga/tools/script.py: the command-script format, parsed and printed."""
+"""svga/stream/script.py: the command-script format, parsed and printed."""
 
 import struct
 
@@ -6,8 +6,8 @@ import pytest
 
 from svga.commands import COMMANDS, encode
 from svga.errors import SVGAError
-from svga.tools.script import ScriptError, format_command, format_event, format_script, parse_script
-from svga.tools.stream import CursorMove, Mode, Position, Raw, Refresh, Sync
+from svga.stream.items import CursorMove, Mode, Position, Raw, Refresh, Sync
+from svga.stream.script import ScriptError, format_command, format_event, format_script, parse_script
 
 # Fixed fields for one command of every kind, written down from svga_reg.h's structs (signed
 # fields negative where the struct has int32), and tails of the size the fields call for.

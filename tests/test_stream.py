@@ -1,4 +1,4 @@
-"""svga/tools/stream.py: stream items, binary FIFO words, and normalize()."""
+"""svga/stream/items.py: stream items, binary FIFO words, and normalize()."""
 
 import struct
 
@@ -6,8 +6,7 @@ import pytest
 
 from svga.commands import encode
 from svga.errors import SVGAError
-from svga.tools.script import parse_script
-from svga.tools.stream import (
+from svga.stream.items import (
     Mode,
     Position,
     Raw,
@@ -19,6 +18,7 @@ from svga.tools.stream import (
     normalize,
     read_binary,
 )
+from svga.stream.script import parse_script
 
 
 def events(items):

@@ -10,7 +10,7 @@ from vmmouse.absolute import (
     open_vmmouse,
     z_is_horizontal,
 )
-from vmmouse.errors import NoDevice, ProtocolFault, SourceBusy
+from vmmouse.errors import NoDevice, ProtocolFault, SourceBusy, SourceLost
 from vmmouse.events import Buttons, PointerEvent
 from vmmouse.model import VMPortModel
 
@@ -83,15 +83,27 @@ def test_stale_words_are_drained_in_chunks_of_at_most_six_before_read_id():
     assert model.faults == [] and mouse.enabled
 
 
-def test_error_status_re_enables_and_reading_goes_on():
+def test_disabled_by_someone_else_is_a_lost_source_not_a_fight():
+    # docs/vmmouse.md 'Taken away and given back': the bridge does not re-enable it at once.
     model, rec, mouse = make()
     mouse.enable()
     model.call(COMMAND, DISABLE)                           # someone else disabled it: 0xffff0000
     assert model.call(STATUS).eax == 0xFFFF0000
-    assert mouse.read_events() == []
-    assert mouse.resyncs == 1 and model.hooked
+    with pytest.raises(SourceLost, match="disabled under the bridge"):
+        mouse.read_events()
+    assert not model.hooked and not mouse.enabled
+    assert not mouse.enabled_elsewhere()                   # still disabled: a STATUS call only
+    assert rec.calls[-1] == (STATUS, 0)
+    model.call(COMMAND, READ_ID)                           # someone enables it again
+    assert mouse.enabled_elsewhere()
+    mouse.reset()                                          # the bridge takes it back
     model.mouse_event(10, 20)
     assert mouse.read_events() == [PointerEvent(Buttons.NONE, 20, 40)]
+
+
+def test_error_status_of_a_device_the_bridge_has_not_enabled_is_recovered():
+    model, rec, mouse = make()                             # never enabled: status 0xffff
+    assert mouse.read_events() == [] and mouse.resyncs == 1 and mouse.enabled and model.hooked
 
 
 def test_partial_queue_length_resyncs_instead_of_reading_half_a_packet():
@@ -137,15 +149,17 @@ def test_read_is_capped_at_the_queue_size():
     assert model.faults == []
 
 
-def test_relative_packet_requests_absolute_again():
+def test_relative_packets_are_passed_on_and_absolute_is_not_requested_again():
+    # docs/vmmouse.md 'Relative flag': the host chose relative; the bridge does not fight it.
     model, rec, mouse = make()
     mouse.enable()
-    model.call(COMMAND, 0x4C455252)                        # someone asked for relative
+    model.call(COMMAND, 0x4C455252)                        # relative mode (QEMU >= 8.1 marks it)
+    since = len(rec.calls)
     model.mouse_event(-2, 3, 0, Buttons.MIDDLE)
     events = mouse.read_events()
     assert events == [PointerEvent(Buttons.MIDDLE, None, None, -2, 3)]
-    assert rec.calls[-3:] == [(DATA, 4), (COMMAND, ABSOLUTE), (STATUS, 0)]
-    assert model.absolute
+    assert (COMMAND, ABSOLUTE) not in rec.calls[since:] and not model.absolute
+    assert rec.calls[-2:] == [(DATA, 4), (STATUS, 0)]
 
 
 def test_close_disables():

@@ -9,7 +9,7 @@ import pytest
 
 import vmmouse.cli as cli
 from vmmouse.absolute import VMMouse
-from vmmouse.errors import NoDevice
+from vmmouse.errors import BackdoorUnavailable, NoDevice
 from vmmouse.events import Buttons
 from vmmouse.model import VMPortModel
 
@@ -39,10 +39,15 @@ def test_bad_choice_is_a_usage_error():
     assert e.value.code == 1  # one line and exit 1, as every error (README)
 
 
+def _fail(error):
+    def opener():
+        raise error
+    return opener
+
+
 def test_no_source_is_one_line_and_status_1(monkeypatch, capsys):
-    def nothing(kind, **kw):
-        raise NoDevice("no pointer source: backdoor: x; usb: y")
-    monkeypatch.setattr(cli, "open_source", nothing)
+    monkeypatch.setattr(cli, "_openers", lambda z: {"backdoor": _fail(BackdoorUnavailable("x")),
+                                                    "usb": _fail(NoDevice("y"))})
     assert cli.main(["events"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "vmmouse: error: no pointer source: backdoor: x; usb: y"
@@ -54,7 +59,8 @@ def test_events_prints_decoded_packets_from_the_model(monkeypatch, capsys):
     mouse.enable()
     model.mouse_event(16384, 8192, 0, Buttons.LEFT)
     model.mouse_event(16384, 8192, -1, Buttons.NONE)
-    monkeypatch.setattr(cli, "open_source", lambda kind, **kw: ("backdoor", mouse))
+    mouse.mouse = mouse                                     # the backdoor source's shape
+    monkeypatch.setattr(cli, "_openers", lambda z: {"backdoor": lambda: mouse, "usb": _fail(NoDevice("y"))})
     assert cli.main(["events", "--source", "backdoor", "--wakeup", "poll", "--count", "2"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "abs x=32768 y=16384 buttons=left",
@@ -67,3 +73,30 @@ def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "vmmouse", "--help"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("usage: vmmouse")
+
+
+def test_prepare_with_an_unknown_group_is_one_line(capsys):
+    assert cli.main(["prepare", "--group", "no-such-group-xyz"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vmmouse: error: no such group 'no-such-group-xyz' (groupadd --system no-such-group-xyz)"]
+
+
+def test_sigterm_during_set_up_still_ends_cleanly(monkeypatch, capsys):
+    # A SIGTERM before the loop's handlers are in (while the source opens) ends the command
+    # with status 0 and the vmmouse disabled, not by the signal's default action.
+    import os
+    import signal
+
+    model = VMPortModel()
+    mouse = VMMouse(model)
+    mouse.mouse = mouse
+
+    def slow_open():
+        mouse.enable()
+        os.kill(os.getpid(), signal.SIGTERM)
+        return mouse
+
+    monkeypatch.setattr(cli, "_openers", lambda z: {"backdoor": slow_open, "usb": _fail(NoDevice("y"))})
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["events", "--source", "backdoor", "--wakeup", "poll"]) == 0
+    assert not model.hooked and signal.getsignal(signal.SIGTERM) == before

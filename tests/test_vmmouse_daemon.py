@@ -101,13 +101,14 @@ def test_sigterm_during_the_wait_ends_without_reading():
 
 def test_real_signals_set_the_flags():
     d = Daemon(FakeSource([]), FakeWakeup(), FakeSink())
-    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)}
     previous = d.install_signal_handlers()
     try:
         assert previous == old
         os.kill(os.getpid(), signal.SIGHUP)
         os.kill(os.getpid(), signal.SIGTERM)
-        assert d.hangup and d.stopping
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert d.hangup and d.stopping and d.report
     finally:
         Daemon.restore_signal_handlers(previous)
     assert {s: signal.getsignal(s) for s in old} == old

@@ -10,7 +10,9 @@ Two sources feed one pointer-event type into one uinput sink:
 
 ``vmmouse.events`` holds the shared event type, ``vmmouse.uinput_sink`` turns events into evdev
 events, ``vmmouse.wakeup`` waits for the next packet (serio_raw interrupts or adaptive polling),
+``vmmouse.mapping`` maps the host's range onto a region of the desktop (``--map-to``),
 ``vmmouse.sources`` picks a source and its wake-up (and says why one is missing),
+``vmmouse.supervisor`` switches sources when one goes away or comes back (hot-plug),
 ``vmmouse.daemon`` runs the loop and ``vmmouse.cli`` is the ``vmmouse`` command.
 ``vmmouse.errors`` holds the user-facing errors (``svga.errors`` subclasses) and
 ``vmmouse.model`` is a software model of QEMU's vmmouse, for tests.

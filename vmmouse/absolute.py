@@ -16,7 +16,14 @@ words in docs/vmmouse.md 'Fatal DATA requests', 'Reading packets', 'DISABLE and 
 - REQUEST_ABSOLUTE is ignored unless the status is clear, so it follows READ_ID;
 - RESTRICT (86) is not sent: QEMU does not implement it, and its IOPL level would check
   EFLAGS.IOPL, which Linux's emulated iopl(3) leaves at 0;
-- on exit DISABLE, or QEMU keeps queueing (and keeps a USB tablet starved of events).
+- on exit DISABLE, or QEMU keeps queueing (and keeps a USB tablet starved of events);
+- relative packets (the host's choice: VMware's "optimize mouse for games", or QEMU >= 8.1
+  marking them) are passed on as relative motion, and absolute mode is *not* requested again:
+  the host switches back when it wants to (docs/vmmouse.md 'Relative flag');
+- an error status while the bridge had the device enabled means someone else disabled it:
+  that is a lost source (``SourceLost``), not something to undo at once; the daemon falls back
+  or waits, and takes the device again once someone has re-enabled it (``enabled_elsewhere``;
+  docs/vmmouse.md 'Taken away and given back').
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import os
 from collections.abc import Iterator
 
 from vmmouse.backdoor import BackdoorPort, get_version
-from vmmouse.errors import NoDevice, ProtocolFault, SourceBusy
+from vmmouse.errors import NoDevice, ProtocolFault, SourceBusy, SourceLost
 from vmmouse.events import PointerEvent, PointerInfo
 from vmmouse.protocol import (
     ABS_MAX,
@@ -46,6 +53,7 @@ from vmmouse.protocol import (
 log = logging.getLogger(__name__)
 
 DEVICE_NAME = "VMware vmmouse absolute pointer"
+RELATIVE_DEVICE_NAME = "VMware vmmouse relative pointer"
 VMWARE_VENDOR = 0x15AD
 VMMOUSE_PRODUCT = 0x0001
 # What Linux's psmouse vmmouse protocol registers (docs/vmmouse.md 'Linux vmmouse driver').
@@ -94,7 +102,8 @@ class VMMouse:
         self.info = PointerInfo(
             name=DEVICE_NAME, x_range=(ABS_MIN, ABS_MAX), y_range=(ABS_MIN, ABS_MAX),
             hwheel=z_horizontal, bus="virtual", vendor=VMWARE_VENDOR, product=VMMOUSE_PRODUCT,
-            phys="vmmouse/backdoor")
+            phys="vmmouse/backdoor", relative_name=RELATIVE_DEVICE_NAME)
+        self.relative_mode = False      # the kind of the last packet read (for the log)
 
     # --- the raw calls ----------------------------------------------------------------------
 
@@ -170,6 +179,10 @@ class VMMouse:
         read = 0
         while read < limit:
             status = self.status()
+            if status.error and self.enabled:
+                self.enabled = False        # not ours any more: nothing to DISABLE on close
+                raise SourceLost(f"the vmmouse was disabled under the bridge (status flags "
+                                 f"{status.flags:#06x}, {status.words} words queued)")
             if status.error or status.words % PACKET_WORDS:
                 resyncs += 1
                 if resyncs > MAX_RESYNCS_PER_READ:
@@ -187,16 +200,22 @@ class VMMouse:
             read += 1
 
     def read_events(self, limit: int = QUEUE_PACKETS) -> list[PointerEvent]:
-        """Drain the queue into events (the daemon calls this on each wake-up)."""
+        """Drain the queue into events (the daemon calls this on each wake-up): at most
+        ``limit`` packets, the queue's size, so one call is bounded whatever the host sends."""
         events = []
         for words in self.packets(limit):
             event = decode_packet(words, z_horizontal=self.z_horizontal)
-            if event.relative:
-                # Someone switched the device to relative mode; ask for absolute again.
-                log.info("vmmouse: relative packet received; requesting absolute mode again")
-                self._command(PointerCommand.REQUEST_ABSOLUTE)
+            if event.relative != self.relative_mode:
+                self.relative_mode = event.relative
+                log.info("vmmouse: the host sends %s packets now",
+                         "relative" if event.relative else "absolute")
             events.append(event)
         return events
+
+    def enabled_elsewhere(self) -> bool:
+        """Whether someone else has enabled the vmmouse since it was taken from the bridge
+        (its status is clear again); a STATUS call only, which changes nothing."""
+        return not self.enabled and not self.status().error
 
     def close(self) -> None:
         self.disable()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -17,7 +18,9 @@ from typing import NoReturn
 from svga.errors import SVGAError
 from vmmouse.daemon import Daemon, drop_privileges
 from vmmouse.events import PointerEvent
-from vmmouse.sources import SOURCES, WAKEUPS, open_source, open_wakeup, probe
+from vmmouse.mapping import MappingError, build_mapping
+from vmmouse.sources import SOURCES, WAKEUPS, BackdoorSource, open_usb, open_wakeup, prepare, probe
+from vmmouse.supervisor import SourceSet
 from vmmouse.wakeup import SignalPipe
 
 log = logging.getLogger("vmmouse")
@@ -36,6 +39,9 @@ examples:
   vmmouse probe                      what is there, and why not, one line each
   vmmouse events --count 5           print the next five decoded packets
   vmmouse run                        the bridge (as root; drops to nobody once set up)
+  vmmouse run --map-to 1920,0,1280,1024 --desktop 3200,1080
+                                     the host window onto the right-hand output only
+  vmmouse run --stats                the CPU time per event and the drains, at exit (and on SIGUSR1)
   libinput debug-events              watch the bridge's device from the other side
 
 The kernel's own vmmouse driver (psmouse) reads the same queue: if it is bound, the
@@ -84,13 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the bridge daemon: source -> uinput device",
                          description="Read pointer packets and replay them on a uinput absolute pointer "
-                                     "until SIGTERM. SIGHUP resets the source and releases held buttons. "
-                                     "Logs go to stderr.")
+                                     "(and relative motion on a second, relative one) until SIGTERM. A "
+                                     "source that goes away (a tablet unplugged, the vmmouse disabled by "
+                                     "another program) is waited for, with held buttons released. SIGHUP "
+                                     "resets the source and releases held buttons; SIGUSR1 logs the "
+                                     "figures. Logs go to stderr.")
     _add_source_options(run)
     run.add_argument("--user", default="nobody",
-                     help="user to become once the devices are open (default: %(default)s)")
+                     help="started as root: the user to become once the devices are open; started as "
+                          "another user (the unit's vmmouse user with CAP_SYS_RAWIO), capabilities are "
+                          "dropped instead (default: %(default)s)")
     run.add_argument("--no-drop", action="store_true", help="keep running as the starting user")
     run.add_argument("--uinput", default="/dev/uinput", help="uinput device node (default: %(default)s)")
+    run.add_argument("--map-to", metavar="X,Y,W,H", default=None,
+                     help="map the host's whole pointer range onto this region of the desktop, in "
+                          "desktop pixels from its top-left corner (one output of several, say); "
+                          "needs --desktop. Works under any compositor: the bridge scales the values "
+                          "it writes (default: the whole desktop)")
+    run.add_argument("--desktop", metavar="W,H", default=None,
+                     help="the size of the whole desktop in pixels: the bounding box of all outputs, "
+                          "over which the compositor spreads an absolute pointer")
+    run.add_argument("--stats", action="store_true",
+                     help="log events, frames, wake-ups, the longest drain and the CPU time per event "
+                          "at exit (SIGUSR1 logs the same line at any time)")
+
+    prep = sub.add_parser("prepare", help="as root, before an unprivileged `run`: bind the PS/2 AUX port "
+                                          "to serio_raw and give the nodes to a group",
+                          description="Bind the i8042 AUX port to serio_raw (a root-only sysfs file) and "
+                                      "give /dev/serio_rawN and /dev/uinput to --group (mode 0660), so that "
+                                      "`vmmouse run` can start as an unprivileged user with only "
+                                      "CAP_SYS_RAWIO (xorg-bridge/vmmouse.service does this).")
+    prep.add_argument("--group", default="vmmouse", help="group given the nodes (default: %(default)s)")
+    prep.add_argument("--uinput", default="/dev/uinput", help="uinput device node (default: %(default)s)")
 
     pr = sub.add_parser("probe", help="list the pointer sources and facilities, and why one is missing",
                         description="One line each: backdoor, vmmouse, USB tablets, serio port, uinput.")
@@ -124,42 +155,75 @@ def _hscroll(value: str) -> bool | None:
     return {"auto": None, "on": True, "off": False}[value]
 
 
+def _openers(z_horizontal: bool | None) -> dict:
+    """How each source is opened (tests replace this)."""
+    return {"backdoor": lambda: BackdoorSource(z_horizontal=z_horizontal), "usb": open_usb}
+
+
 def _serve(args: argparse.Namespace, sink_factory) -> int:
     signals = SignalPipe()
-    opened: list[tuple[str, object]] = []      # closed in reverse: sink, wake-up, source
-    previous_handlers: dict = {}
-    try:
-        source_name, source = open_source(args.source, z_horizontal=_hscroll(args.hscroll))
-        opened.append(("source", source))
-        log.info("source: %s (%s)", source_name, source.info.name)
-        wakeup_name, wakeup = open_wakeup(args.wakeup, source_name, signals)
-        opened.append(("wake-up", wakeup))
+    z_horizontal = _hscroll(args.hscroll)
+
+    def wakeup_for(name: str, source: object):
+        wakeup_name, wakeup = open_wakeup(args.wakeup, name, signals)
         log.info("wake-up: %s", wakeup_name)
-        sink = sink_factory(source)
-        opened.append(("sink", sink))
-        daemon = Daemon(source, wakeup, sink, limit=getattr(args, "count", None))
-        previous_handlers = daemon.install_signal_handlers()
+        return wakeup
+
+    sources = SourceSet(args.source, _openers(z_horizontal), wakeup_for)
+    daemon = None
+    sink = None
+    # Until the daemon's own handlers are in: a SIGTERM during set-up still ends cleanly (the
+    # vmmouse disabled, the tablet given back), not by the default action.
+    early = {"stop": False}
+
+    def _early(signum: int, frame: object) -> None:
+        early["stop"] = True
+
+    previous_handlers: dict = {s: signal.signal(s, _early) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        source_name, source, wakeup = sources.first()
+        log.info("source: %s (%s)", source_name, source.info.name)
+        try:
+            sink = sink_factory(source.info)
+        except BaseException:
+            sources.release(source_name, source, wakeup)
+            raise
+        daemon = Daemon(source, wakeup, sink, limit=getattr(args, "count", None), sources=sources,
+                        source_name=source_name, sink_factory=sink_factory, signals=signals)
+        previous_handlers = daemon.install_signal_handlers() | previous_handlers
+        daemon.stopping = daemon.stopping or early["stop"]
         if args.command == "run" and not args.no_drop:
             log.info(drop_privileges(args.user))
         daemon.run()
         log.info("stopping after %d events", daemon.handled)
     finally:
-        for what, thing in reversed(opened):
+        if daemon is not None:
+            sink = daemon.sink
+            if getattr(args, "stats", False):
+                log.info(daemon.stats_line())
+        if sink is not None:
             try:
-                thing.close()
-            except Exception as e:  # shutdown goes on: the source must still be disabled
-                log.warning("closing the %s: %s", what, e)
+                sink.close()            # releases held buttons first
+            except Exception as e:  # noqa: BLE001 - shutdown goes on: the source must still be disabled
+                log.warning("closing the sink: %s", e)
+        if daemon is not None and daemon.source is not None:
+            sources.release(daemon.source_name, daemon.source, daemon.wakeup)
+        sources.close()
         Daemon.restore_signal_handlers(previous_handlers)
         signals.close()
     return 0
 
 
-def _make_uinput_sink(args: argparse.Namespace):
-    def factory(source):
+def _make_uinput_sink(args: argparse.Namespace, mapping):
+    def factory(info):
         from vmmouse.uinput_sink import UInputSink
 
-        sink = UInputSink(source.info, args.uinput)
-        log.info("uinput device %r at %s", source.info.name, sink.event_node or "?")
+        sink = UInputSink(info, args.uinput, mapping=mapping)
+        log.info("uinput device %r at %s", info.name, sink.event_node or "?")
+        if mapping is not None:
+            r = mapping.region
+            log.info("mapping the host's range onto %d,%d %dx%d of a %dx%d desktop", r.x, r.y, r.width,
+                     r.height, *mapping.desktop)
         return sink
     return factory
 
@@ -174,9 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in probe(handshake=args.handshake):
                 print(line)
             return 0
+        if args.command == "prepare":
+            for line in prepare(group=args.group, uinput=args.uinput):
+                log.info(line)
+            return 0
         if args.command == "events":
-            return _serve(args, lambda source: _Printer())
-        return _serve(args, _make_uinput_sink(args))
+            return _serve(args, lambda info: _Printer())
+        try:
+            mapping = build_mapping(args.map_to, args.desktop)
+        except MappingError as e:
+            parser.error(str(e))
+        return _serve(args, _make_uinput_sink(args, mapping))
     except SVGAError as e:
         print(f"vmmouse: error: {e}", file=sys.stderr)
         return 1

@@ -32,3 +32,17 @@ class ProtocolFault(VMMouseError, DeviceError):
 
 class SetupError(VMMouseError, AccessDenied):
     """A file the bridge needs (uinput, serio sysfs, serio_raw node) is missing or refused."""
+
+
+class SourceLost(NoDevice):
+    """A source that was working went away: the USB tablet was unplugged, or someone else
+    disabled the vmmouse. The daemon releases held buttons and waits for a source again."""
+
+
+class WakeupLost(SetupError):
+    """The wake-up's device went away (the serio port was unbound from serio_raw): the daemon
+    polls instead."""
+
+
+class SinkLost(SetupError):
+    """A write to the uinput device failed (the device or its module went away under the bridge)."""

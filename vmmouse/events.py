@@ -60,6 +60,8 @@ class PointerInfo:
     """What a sink needs to build a device for a source: its name, axis ranges and identity.
 
     ``bus`` is a name ("virtual", "usb") that the sink maps to the kernel's BUS_* number.
+    ``relative_name`` names the second, relative device of a source that can send relative
+    packets (the vmmouse); empty for a source that never does.
     """
 
     name: str
@@ -71,3 +73,4 @@ class PointerInfo:
     product: int = 0
     version: int = 1
     phys: str = ""
+    relative_name: str = ""

@@ -12,7 +12,10 @@ interface of the input side), following QEMU hw/i386/vmport.c and hw/i386/vmmous
   registers returned unchanged (``faults`` records it, so a test can assert it never happens);
 - host events are queued only while hooked, 4 words each, dropped above 1020 queued words;
   absolute x/y arrive as the input core's 0..0x7FFF and are doubled (QEMU <= 8.1) or scaled
-  exactly to 0..0xFFFF (8.2+); relative packets carry 0x00010000 (8.1+).
+  exactly to 0..0xFFFF (8.2+); relative packets carry 0x00010000 (8.1+);
+- ``host_relative`` stands for a host that sends relative packets whatever the guest asked
+  (VMware's "optimize mouse for games"); ``relative_flag`` then says whether they are marked
+  (docs/vmmouse.md 'Relative flag'). In relative mode ``mouse_event``'s x and y are the steps.
 
 ``present=False`` models an unclaimed port (bare metal, another hypervisor): EAX reads
 0xFFFFFFFF and the other registers keep what was put in them.
@@ -48,11 +51,13 @@ class VMPortModel:
     """QEMU's backdoor port and vmmouse, one call at a time."""
 
     def __init__(self, *, present: bool = True, vmmouse: bool = True, exact_scaling: bool = False,
-                 relative_flag: bool = True, notify: Callable[[], None] | None = None) -> None:
+                 relative_flag: bool = True, notify: Callable[[], None] | None = None,
+                 host_relative: bool = False) -> None:
         self.present = present
         self.vmmouse = vmmouse
         self.exact_scaling = exact_scaling
         self.relative_flag = relative_flag
+        self.host_relative = host_relative
         self.notify = notify            # the fake PS/2 packet each queued event raises
         self.queue: list[int] = []
         self.status = STATUS_FLAGS_ERROR
@@ -123,7 +128,7 @@ class VMPortModel:
             w0 |= PacketButton.RIGHT
         if Buttons.MIDDLE in buttons:
             w0 |= PacketButton.MIDDLE
-        if self.absolute:
+        if self.absolute and not self.host_relative:
             if self.exact_scaling:
                 x = x * 0xFFFF // QEMU_INPUT_ABS_MAX
                 y = y * 0xFFFF // QEMU_INPUT_ABS_MAX

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from vmmouse.errors import NoDevice, SetupError, VMMouseError
 from vmmouse.events import PointerEvent, PointerInfo
+from vmmouse.protocol import QUEUE_PACKETS
 from vmmouse.wakeup import PollWakeup, SerioWakeup, SignalPipe, SourceBlocks, bind_serio_raw, find_aux_port
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class BackdoorSource:
             self.port.close()
             raise
         self.info = self.mouse.info
+        self.batch_limit = QUEUE_PACKETS      # a drain this long may have left packets queued
 
     def read_events(self) -> list[PointerEvent]:
         return self.mouse.read_events()
@@ -77,7 +79,7 @@ def open_source(kind: str = "auto", *, sysfs: str = "/sys", z_horizontal: bool |
         raise ValueError(f"unknown source {kind!r}")
     openers = opener or {
         "backdoor": lambda: BackdoorSource(sysfs, z_horizontal),
-        "usb": _open_usb,
+        "usb": open_usb,
     }
     order = ["backdoor", "usb"] if kind == "auto" else [kind]
     reasons = []
@@ -92,10 +94,44 @@ def open_source(kind: str = "auto", *, sysfs: str = "/sys", z_horizontal: bool |
     raise NoDevice("no pointer source: " + "; ".join(reasons))
 
 
-def _open_usb() -> Source:
+def open_usb() -> Source:
     from vmmouse.usbtablet import open_tablet
 
     return open_tablet()
+
+
+def prepare(*, group: str = "vmmouse", uinput: str = "/dev/uinput", sysfs: str = "/sys",
+            dev: str = "/dev") -> list[str]:
+    """As root, for an unprivileged ``vmmouse run``: bind the AUX port to serio_raw and give
+    /dev/serio_rawN and /dev/uinput to ``group``, mode 0660 (what the udev rule
+    60-vmmouse-uinput.rules also does, for when it is not installed). One log line per step."""
+    import grp
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise SetupError(f"no such group {group!r} (groupadd --system {group})") from None
+    lines = []
+    nodes = []
+    port = find_aux_port(sysfs)
+    if port is None:
+        lines.append("serio: no i8042 AUX port: the backdoor will be polled")
+    else:
+        node = bind_serio_raw(port, sysfs=sysfs, dev=dev)
+        lines.append(f"serio: {port.name} bound to serio_raw ({node})")
+        nodes.append(node)
+    if os.path.exists(uinput):
+        nodes.append(uinput)
+    else:
+        lines.append(f"uinput: {uinput} missing (modprobe uinput)")
+    for node in nodes:
+        try:
+            os.chown(node, -1, gid)
+            os.chmod(node, 0o660)
+        except OSError as e:
+            raise SetupError(f"cannot give {node} to group {group}: {e.strerror or e}") from e
+        lines.append(f"{node}: group {group}, mode 0660")
+    return lines
 
 
 def open_wakeup(kind: str, source_name: str, signals: SignalPipe | None, *, sysfs: str = "/sys",

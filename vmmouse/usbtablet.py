@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from vmmouse.errors import NoDevice, SetupError
+from vmmouse.errors import NoDevice, SetupError, SourceLost
 from vmmouse.events import PointerEvent, PointerInfo
 from vmmouse.hid import MAX_DESCRIPTOR_BYTES, MAX_REPORT_BYTES, DescriptorError, PointerLayout, pointer_layout
 
@@ -257,8 +257,12 @@ class UsbTablet:
         except usb.core.USBTimeoutError:
             return []
         except usb.core.USBError as e:
-            if e.errno in (errno.ENODEV, errno.ESHUTDOWN, errno.EPIPE) or e.backend_error_code == -4:
-                raise NoDevice(f"the USB tablet at {self.candidate.location} went away") from e
+            # Unplugged: libusb says NO_DEVICE (-4), or IO (-1, EIO) when the unplug lands
+            # during a transfer (lab: QMP device_del). Either way the tablet is closed and
+            # looked for again, so a transient EIO costs a re-claim, not the bridge.
+            if e.errno in (errno.ENODEV, errno.ESHUTDOWN, errno.EPIPE, errno.EIO) or \
+                    e.backend_error_code in (-4, -1):
+                raise SourceLost(f"the USB tablet at {self.candidate.location} went away") from e
             if e.errno == errno.EINTR:
                 return []
             raise

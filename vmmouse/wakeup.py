@@ -27,7 +27,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from vmmouse.errors import SetupError
+from vmmouse.errors import SetupError, WakeupLost
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class SerioWakeup:
                 return data
             except OSError as e:
                 if e.errno == errno.ENODEV:
-                    raise SetupError(f"{self.devnode} went away (serio port unbound)") from e
+                    raise WakeupLost(f"{self.devnode} went away (serio port unbound)") from e
                 raise
             if not chunk:
                 return data
@@ -182,7 +182,7 @@ class SerioWakeup:
         for fd, mask in self.poller.poll(self.safety_timeout * 1000):
             if fd == self.fd:
                 if mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                    raise SetupError(f"{self.devnode} went away (serio port unbound)")
+                    raise WakeupLost(f"{self.devnode} went away (serio port unbound)")
                 self._drain()
                 result = "device"
             elif self.signals is not None and fd == self.signals.fileno():

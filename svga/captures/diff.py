@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from svga.captures.events import Capture, CaptureError, Frame, frame_spans
 from svga.captures.replay import Player, replay
 from svga.device import Device
+from svga.stream.capture import Capture, CaptureError, Frame, frame_spans
+from svga.stream.items import StreamItem
 from svga.tools.check import describe
-from svga.tools.stream import StreamItem
 
 Opener = Callable[[], Device]
 

@@ -1,5 +1,5 @@
 """Tools layer: a capture file by name, in either form: binary ``.svgacap`` (told by its magic,
-:mod:`svga.captures.binary`) or text (:mod:`svga.captures.text`; every command script is one).
+:mod:`svga.stream.binary`) or text (:mod:`svga.stream.text`; every command script is one).
 """
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from svga.captures import binary
-from svga.captures.events import Capture, CaptureError, Header
-from svga.captures.text import format_capture, parse_capture
-from svga.tools.stream import StreamItem
+from svga.stream import binary
+from svga.stream.capture import Capture, CaptureError, Header
+from svga.stream.items import StreamItem
+from svga.stream.text import format_capture, parse_capture
 
 BINARY_SUFFIX = ".svgacap"
 

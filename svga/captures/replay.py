@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from svga.captures.events import (
+from svga.commands import Command
+from svga.device import Device
+from svga.errors import SVGAError
+from svga.model import ModelTransport
+from svga.model.report import Observation
+from svga.registers import Cap, FifoCap, FifoReg, Reg
+from svga.stream.capture import (
     CaptureError,
     FifoRegWrite,
     Frame,
@@ -32,14 +38,8 @@ from svga.captures.events import (
     Time,
     lint_stream,
 )
-from svga.commands import Command
-from svga.device import Device
-from svga.errors import SVGAError
-from svga.model import ModelTransport
-from svga.model.report import Observation
-from svga.registers import Cap, FifoCap, FifoReg, Reg
+from svga.stream.items import CursorMove, Mode, Raw, Refresh, StreamItem, Sync
 from svga.tools.check import Finding, Severity, check_stream
-from svga.tools.stream import CursorMove, Mode, Raw, Refresh, StreamItem, Sync
 
 FrameRange = tuple[int, int]
 
@@ -84,17 +84,29 @@ def first_break(findings: Iterable[Finding]) -> Finding | None:
 
 @dataclass
 class Player:
-    """Applies capture events to one device, in order."""
+    """Applies capture events to one device, in order.
+
+    ``sync``: ``write`` (a :class:`Sync` is one SYNC register write, as recorded) or ``drain``
+    (the driver's :meth:`Device.sync`: SYNC until STOP reaches NEXT_CMD, the pointers checked
+    after each; the differential tests play streams so). ``batch``: consecutive commands go
+    through the driver's batch path (``fifo.write_batch``: one copy and one NEXT_CMD write per
+    contiguous run) when the next other item comes or at :meth:`flush`, instead of one
+    reserve/commit each."""
 
     dev: Device
+    sync: str = "write"
+    batch: bool = False
     commands: int = 0
     pixels_bytes: int = 0
     cursor: dict[str, int] = field(default_factory=dict)
     """Cursor bypass 3 values, for a device that only has the legacy registers."""
 
     def __post_init__(self) -> None:
+        if self.sync not in ("write", "drain"):
+            raise CaptureError(f"sync must be write or drain, not {self.sync!r}")
         self.dev.enable()
         self._bypass3 = self.dev.fifo.has_cap(FifoCap.CURSOR_BYPASS_3)
+        self._pending: list[bytes] = []
 
     def start(self, header: Header) -> None:
         """Put the device in the mode the capture started in, if it was in one."""
@@ -103,36 +115,56 @@ class Player:
             self._mode(Mode(w, h, bpp), None)
 
     def play(self, item: StreamItem) -> None:
-        ev = item.event
+        """:meth:`apply`, a driver error named by the item's position (``FILE:LINE: ...``)."""
         try:
-            if isinstance(ev, Command):
-                self._write(item, ev.encode())
-                self.commands += 1
-            elif isinstance(ev, Raw):
-                self._write(item, np.array(ev.words, dtype="<u4").tobytes())
-            elif isinstance(ev, Pixels):
-                self._pixels(item, ev)
-            elif isinstance(ev, Mode):
-                self._mode(ev, item)
-            elif isinstance(ev, Sync):
-                self.dev.regs.write(Reg.SYNC, 1)
-            elif isinstance(ev, Refresh):
-                self.dev.transport.display_image()
-            elif isinstance(ev, CursorMove):
-                regs = self.dev.regs
-                regs.write(Reg.CURSOR_X, ev.x & 0xFFFFFFFF)
-                regs.write(Reg.CURSOR_Y, ev.y & 0xFFFFFFFF)
-                if ev.show is not None:
-                    regs.write(Reg.CURSOR_ON, int(ev.show))
-            elif isinstance(ev, RegWrite):
-                if ev.index != Reg.ID:
-                    self.dev.regs.write(ev.index, ev.value)
-            elif isinstance(ev, FifoRegWrite):
-                self._fifo_reg(ev)
+            self.apply(item)
         except CaptureError:
             raise
         except SVGAError as e:
             raise CaptureError(f"{item.position}: {e}") from None
+
+    def apply(self, item: StreamItem) -> None:
+        """Apply one item; the driver's errors come out as they are."""
+        ev = item.event
+        if isinstance(ev, Command):
+            if self.batch:
+                self._pending.append(ev.encode())
+            else:
+                self._write(item, ev.encode())
+            self.commands += 1
+            return
+        if self._pending:
+            self.flush()
+        if isinstance(ev, Raw):
+            self._write(item, np.array(ev.words, dtype="<u4").tobytes())
+        elif isinstance(ev, Pixels):
+            self._pixels(item, ev)
+        elif isinstance(ev, Mode):
+            self._mode(ev, item)
+        elif isinstance(ev, Sync):
+            if self.sync == "drain":
+                self.dev.sync()
+            else:
+                self.dev.regs.write(Reg.SYNC, 1)
+        elif isinstance(ev, Refresh):
+            self.dev.transport.display_image()
+        elif isinstance(ev, CursorMove):
+            regs = self.dev.regs
+            regs.write(Reg.CURSOR_X, ev.x & 0xFFFFFFFF)
+            regs.write(Reg.CURSOR_Y, ev.y & 0xFFFFFFFF)
+            if ev.show is not None:
+                regs.write(Reg.CURSOR_ON, int(ev.show))
+        elif isinstance(ev, RegWrite):
+            if ev.index != Reg.ID:
+                self.dev.regs.write(ev.index, ev.value)
+        elif isinstance(ev, FifoRegWrite):
+            self._fifo_reg(ev)
+
+    def flush(self) -> None:
+        """Write the commands a batching player holds (``fifo.write_batch``)."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self.dev.fifo.write_batch(pending)
 
     def _write(self, item: StreamItem, data: bytes) -> None:
         fifo = self.dev.fifo
@@ -189,6 +221,7 @@ class Player:
 
     def screen(self, cursor: bool = False) -> np.ndarray:
         """What the device shows now, (h, w, 3) RGB, after the FIFO is drained."""
+        self.flush()
         return self.dev.screenshot_array("display", cursor=cursor)
 
 
@@ -213,6 +246,7 @@ def replay(items: Iterable[StreamItem], player: Player, header: Header, *,
         ev = item.event
         if isinstance(ev, Frame):
             if count > 1:  # a marker first only names the first frame
+                player.flush()
                 if on_frame_end is not None and lo <= frame <= hi:
                     on_frame_end(frame, player)
                 if frame >= hi:
@@ -233,6 +267,7 @@ def replay(items: Iterable[StreamItem], player: Player, header: Header, *,
             on_item(count, item)
         if progress is not None and count % 512 == 0:
             progress(count, frame)
+    player.flush()
     if on_frame_end is not None and lo <= frame <= hi:
         on_frame_end(frame, player)
     if progress is not None:

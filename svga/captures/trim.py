@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from svga.captures.events import Capture, CaptureError, FifoRegWrite, Frame, Header, Pixels, frame_spans
 from svga.captures.replay import Player, model_device
 from svga.commands import Cmd, Command, decode, encode
 from svga.registers import FifoReg
-from svga.tools.stream import CursorMove, Mode, Position, Refresh, StreamItem
+from svga.stream.capture import Capture, CaptureError, FifoRegWrite, Frame, Header, Pixels, frame_spans
+from svga.stream.items import CursorMove, Mode, Position, Refresh, StreamItem
 
 _CURSOR_DEFS = (int(Cmd.DEFINE_CURSOR), int(Cmd.DEFINE_ALPHA_CURSOR))
 _BYPASS = (FifoReg.CURSOR_ON, FifoReg.CURSOR_X, FifoReg.CURSOR_Y, FifoReg.CURSOR_COUNT)

@@ -10,6 +10,8 @@ device a machine without a VM gets. Its modules, bottom up:
 - :mod:`~svga.model.state`: the device's mutable state;
 - :mod:`~svga.model.raster`: numpy fill / copy / read-out / cursor compositing;
 - :mod:`~svga.model.executor`: what each FIFO command does, with strict checks;
+- :mod:`~svga.model.fastpath`: UPDATE, RECT_FILL and RECT_COPY straight from the FIFO words,
+  handing anything unusual to the strict path;
 - :mod:`~svga.model.engine`: FIFO pointer checks, decoding with the command table, dispatch;
 - :mod:`~svga.model.regfile`: register semantics;
 - :mod:`~svga.model.transport`: :class:`ModelTransport`, wiring it together.

@@ -4,7 +4,9 @@ A run (a SYNC write, a BUSY read on VMware, a display refresh on QEMU) does what
 does with BAR2: check the four pointers, take the words STOP..NEXT_CMD (wrapping from MAX
 to MIN), decode each command with :func:`svga.commands.decode` (the one command table),
 check that the profile offers it, hand it to :class:`svga.model.executor.Executor`, and
-move STOP past it.
+move STOP past it. Runs of UPDATE, RECT_FILL and RECT_COPY take the fast path
+(:mod:`svga.model.fastpath`), which hands back every command it does not take as it is, so
+everything below holds for them too (``fast=False`` turns it off).
 
 Errors never stop the model from staying consistent:
 
@@ -36,6 +38,7 @@ from svga.facts.effects import E
 from svga.facts.profiles import Profile
 from svga.facts.qemu import QEMU_INSTEAD, Q
 from svga.model.executor import Executor
+from svga.model.fastpath import CHUNK_WORDS, MAX_WORDS, FastPath
 from svga.model.gmr import GuestMemory
 from svga.model.report import Reporter
 from svga.model.state import CursorPosition, DeviceState
@@ -53,6 +56,11 @@ from svga.registers import (
 log = logging.getLogger(__name__)
 
 
+_POINTERS = int(FifoReg.STOP) + 1
+_STOP = int(FifoReg.STOP)
+assert (FifoReg.MIN, FifoReg.MAX, FifoReg.NEXT_CMD, FifoReg.STOP) == (0, 1, 2, 3)
+
+
 def _signed(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
@@ -61,7 +69,8 @@ class FifoEngine:
     """Processes the FIFO in ``fifo`` (the model's BAR2 array) into ``vram``."""
 
     def __init__(self, profile: Profile, state: DeviceState, fifo: np.ndarray, vram: np.ndarray,
-                 reporter: Reporter | None = None, guest: GuestMemory | None = None) -> None:
+                 reporter: Reporter | None = None, guest: GuestMemory | None = None,
+                 fast: bool = True) -> None:
         self.profile = profile
         self.state = state
         self.fifo_size = len(fifo)
@@ -69,6 +78,18 @@ class FifoEngine:
         self.reporter = reporter or Reporter()
         self.executor = Executor(profile, state, vram, self.set_fifo_reg, self.reporter, guest)
         self.cursor_updates = 0
+        self.fast: FastPath | None = FastPath(profile, state, self.executor, vram) if fast else None
+        """The fast path for UPDATE, RECT_FILL and RECT_COPY (:mod:`svga.model.fastpath`);
+        None: every command takes the strict path."""
+        # What a run asks of the profile, asked once (the profile does not change).
+        fifo_caps = int(profile.fifo_capabilities)
+        self._bypass3 = bool(fifo_caps & FifoCap.CURSOR_BYPASS_3)
+        self._reserve = bool(fifo_caps & FifoCap.RESERVE)
+        cap_row = profile.quirk(Q.SYNC_CAP)
+        self._run_cap: int | None = int(cap_row.value) if cap_row is not None else None  # type: ignore[call-overload]
+        self._busy_reg = int(FifoReg.BUSY)
+        self._ext_min: int | None = None
+        self._ext = False
 
     # -- FIFO registers ----------------------------------------------------------------------
     def get(self, reg: int) -> int:
@@ -76,24 +97,30 @@ class FifoEngine:
 
     def pointers(self) -> tuple[int, int, int, int]:
         """(MIN, MAX, NEXT_CMD, STOP) as the guest has written them."""
-        w = self._w
-        return int(w[FifoReg.MIN]), int(w[FifoReg.MAX]), int(w[FifoReg.NEXT_CMD]), int(w[FifoReg.STOP])
+        fifo_min, fifo_max, nxt, stop = self._w[:_POINTERS].tolist()
+        return fifo_min, fifo_max, nxt, stop
 
     def extended_active(self) -> bool:
-        return self.profile.extended_active(self.get(FifoReg.MIN))
+        return self._extended_active(self.get(FifoReg.MIN))
+
+    def _extended_active(self, fifo_min: int) -> bool:
+        """The profile's answer for this MIN, remembered for the last MIN asked about."""
+        if fifo_min != self._ext_min:
+            self._ext_min, self._ext = fifo_min, self.profile.extended_active(fifo_min)
+        return self._ext
 
     def fifo_reg_exists(self, reg: int) -> bool:
         """Whether the host may use FIFO register ``reg`` now: the four pointers always; the
         rest only with the extended FIFO enabled and below MIN."""
-        if reg <= FifoReg.STOP:
+        if reg < _POINTERS:
             return True
-        fifo_min = self.get(FifoReg.MIN)
-        return (self.profile.extended_active(fifo_min) and fifo_reg_valid(reg, fifo_min)
+        fifo_min = int(self._w[0])
+        return (self._extended_active(fifo_min) and fifo_reg_valid(reg, fifo_min)
                 and reg * 4 < self.fifo_size)
 
     def set_fifo_reg(self, reg: int, value: int) -> bool:
         """Write a host-owned FIFO register if it exists; return whether it was written."""
-        if reg <= FifoReg.STOP or not self.fifo_reg_exists(reg):
+        if reg < _POINTERS or not self.fifo_reg_exists(reg):
             return False
         self._w[reg] = value & 0xFFFFFFFF
         return True
@@ -118,7 +145,7 @@ class FifoEngine:
 
     def poll_cursor(self) -> None:
         """Cursor bypass 3: act on SVGA_FIFO_CURSOR_ON/X/Y when CURSOR_COUNT has changed."""
-        if not self.profile.fifo_capabilities & FifoCap.CURSOR_BYPASS_3:
+        if not self._bypass3:
             return
         if not self.fifo_reg_exists(FifoReg.CURSOR_COUNT):
             return
@@ -139,6 +166,10 @@ class FifoEngine:
     # -- pointer checks ---------------------------------------------------------------------
     def pointer_problem(self, fifo_min: int, fifo_max: int, nxt: int, stop: int) -> str | None:
         """Why the host must not touch the ring with these pointers, or None."""
+        if (not (fifo_min | fifo_max | nxt | stop) & 3 and FIFO_MIN_SIZE_LEGACY <= fifo_min
+                and fifo_min + FIFO_MIN_RING_BYTES <= fifo_max <= self.fifo_size
+                and fifo_min <= nxt < fifo_max and fifo_min <= stop < fifo_max):
+            return None  # all the checks below, at once
         named = (("MIN", fifo_min), ("MAX", fifo_max), ("NEXT_CMD", nxt), ("STOP", stop))
         for name, v in named:
             if v & 3:
@@ -191,12 +222,30 @@ class FifoEngine:
             off = stop + pos * 4
             return off - ring if off >= fifo_max else off
 
-        cap_row = self.profile.quirk(Q.SYNC_CAP)
-        cap = int(cap_row.value) if cap_row is not None else None  # type: ignore[call-overload]
-        ext = self.profile.extended_active(fifo_min)
+        cap = self._run_cap
+        limit = cap if cap is not None else len(words)  # a command is at least one word
+        ext = self._extended_active(fifo_min)
+        fast = self.fast if self.fast is not None and self.reporter.observer is None else None
+        if fast is not None and not fast.begin(ext):
+            fast = None
+        chunk: list[int] = []
+        chunk_at = 0
         pos = count = 0
         try:
-            while pos < len(words) and (cap is None or count < cap):
+            while pos < len(words) and count < limit:
+                if fast is not None:
+                    # The fast path takes what it can; what it leaves is the strict path's.
+                    fresh = not chunk_at <= pos < chunk_at + len(chunk)
+                    if fresh:
+                        chunk_at = pos
+                        chunk = words[pos: pos + min(MAX_WORDS * (limit - count), CHUNK_WORDS)].tolist()
+                    p, done, at_end = fast.run(chunk, pos - chunk_at, limit - count)
+                    pos, count = chunk_at + p, count + done
+                    if at_end and chunk_at + len(chunk) < len(words) and (done or not fresh):
+                        chunk = []  # more words than the chunk holds: take the next
+                        continue
+                    if pos >= len(words) or count >= limit:
+                        break
                 count += 1
                 off = offset_of(pos)
                 try:
@@ -232,10 +281,11 @@ class FifoEngine:
                 self.reporter.note(E.RUN_CAP, f"this FIFO run had already run {count} commands",
                                    spec.name if spec else None, offset_of(pos))
         finally:
-            self._w[FifoReg.STOP] = offset_of(pos)
+            self._w[_STOP] = offset_of(pos)
         if pos == len(words):
-            self.set_fifo_reg(FifoReg.BUSY, 0)
-        self.reporter.fail(errors)
+            self.set_fifo_reg(self._busy_reg, 0)
+        if errors:
+            self.reporter.fail(errors)
         return count
 
     # -- errors ------------------------------------------------------------------------------
@@ -275,8 +325,7 @@ class FifoEngine:
     def _check_reserved(self, fifo_min: int, fifo_max: int, nxt: int, stop: int) -> list[ModelError]:
         """SVGA_FIFO_RESERVED (FIFO_CAP_RESERVE): bytes past NEXT_CMD the guest is filling in
         place. The model never writes the ring, so it only checks the value is sane."""
-        if not (self.profile.fifo_capabilities & FifoCap.RESERVE
-                and self.fifo_reg_exists(FifoReg.RESERVED)):
+        if not (self._reserve and self.fifo_reg_exists(FifoReg.RESERVED)):
             return []
         reserved = self.get(FifoReg.RESERVED)
         ring = fifo_max - fifo_min

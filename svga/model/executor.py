@@ -93,6 +93,7 @@ class Executor:
         }
         self.screens = ScreenObjects(self)
         self._handlers.update(self.screens.handlers())
+        self._stale = profile.quirk(Q.STALE_SURFACE) is not None
 
     def execute(self, cmd: Command, offset: int) -> None:
         handler = self._handlers.get(cmd.cmd_id)
@@ -107,9 +108,17 @@ class Executor:
         return Target(FB_OFFSET, st.bytes_per_line, st.width, st.height,
                       f"the {st.width}x{st.height} framebuffer")
 
+    def target_geometry(self) -> tuple[int, int, int, int]:
+        """(base, stride, width, height) of :meth:`target`, without its description."""
+        if self._stale:
+            s = self.state.surface
+            return 0, s.stride, s.width, s.height
+        st = self.state
+        return FB_OFFSET, st.bytes_per_line, st.width, st.height
+
     def target(self) -> Target:
         """The mode's framebuffer, or QEMU's display surface of the last refresh."""
-        if self.profile.quirk(Q.STALE_SURFACE) is not None:
+        if self._stale:
             s = self.state.surface
             return Target(0, s.stride, s.width, s.height,
                           f"the {s.width}x{s.height} display surface of the last refresh "

@@ -62,13 +62,16 @@ class ModelTransport(Transport):
     the profile's (64 KiB on qemu, 256 KiB on vmware). ``observer``: a callable that gets
     every :class:`~svga.model.report.Observation` instead of errors being raised.
     ``guest_size``: bytes of the model's guest memory (:attr:`guest_memory`), which GMRs map.
+    ``fast=False``: every FIFO command takes the strict path (:mod:`svga.model.fastpath` says
+    what the fast path takes; the two agree on everything but speed).
     """
 
     kind = "model"
 
     def __init__(self, profile: str | Profile = "vmware", vram_size: int = 16 << 20,
                  fifo_size: int | None = None, *, cursor: bool | None = None, accelfront: bool = False,
-                 observer: Observer | None = None, guest_size: int = GUEST_MEMORY) -> None:
+                 observer: Observer | None = None, guest_size: int = GUEST_MEMORY,
+                 fast: bool = True) -> None:
         self.profile: Profile = get_profile(profile, cursor=cursor, accelfront=accelfront)
         fifo_size = self.profile.fifo_size if fifo_size is None else fifo_size
         p = self.profile
@@ -82,7 +85,7 @@ class ModelTransport(Transport):
         self.reporter = Reporter(observer)
         self.guest = GuestMemory(guest_size, self._vram)
         self.engine = FifoEngine(self.profile, self.state, self._fifo, self._vram, self.reporter,
-                                 self.guest)
+                                 self.guest, fast=fast)
         self.registers = ModelRegisters(self.profile, self.state, self.engine, vram_size, fifo_size)
         self.description = f"software model (profile {p.name}, {p.device})"
         self.closed = False

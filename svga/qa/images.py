@@ -6,10 +6,12 @@ Colour handling follows what os-autoinst's reader does with a PNG (docs/openqa.m
 the PNGs'): alpha is dropped, not blended; grey is spread to three channels; 16-bit samples
 keep their high byte.
 
-An 8-bit RGB or RGBA PNG (what screenshots are) is decoded by pyspng (libspng), about twice
-as fast as Pillow on a 1080p screenshot (bench/qa-results.md); every other kind, and any
-file pyspng refuses, goes through Pillow, which also words the error. Both give the same
-pixels (tests/test_qa_images.py checks them against each other).
+An 8-bit RGB or RGBA PNG (what screenshots are) is decoded by pyspng (libspng): about twice
+as fast as Pillow on a 1080p screenshot Pillow wrote, five times on one the suite wrote
+(svga.qa.png; bench/qa-results.md); every other kind, and any file pyspng refuses, goes
+through Pillow, which also words the error. Both give the same pixels
+(tests/test_qa_images.py checks them against each other). Pillow is imported only when it is
+needed, so a compare of two screenshots does not pay for its import.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ import io
 import os
 import stat
 import struct
+import sys
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyspng
-from PIL import Image, UnidentifiedImageError
 
 from svga.qa.errors import BadInput
+from svga.qa.png import encode_png
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_PNG_BYTES = 64 << 20
@@ -73,6 +79,8 @@ def read_rgb(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
     fast = decode_fast(data)
     if fast is not None:
         return fast
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
             if img.width * img.height > MAX_PIXELS:
@@ -87,19 +95,11 @@ def read_rgb(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
 
 def read_pair(first: str | os.PathLike[str], second: str | os.PathLike[str],
               what: tuple[str, str] = ("image", "image")) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`read_rgb` of two PNGs, the second in a thread while the first is read (part
-    of decoding runs without the GIL); a bad first file is reported before a bad second."""
-    if (os.cpu_count() or 1) < 2:
-        return read_rgb(first, what[0]), read_rgb(second, what[1])
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        later = pool.submit(read_rgb, second, what[1])
-        try:
-            one = read_rgb(first, what[0])
-        finally:
-            two_error = later.exception()
-        if two_error is not None:
-            raise two_error
-        return one, later.result()
+    """:func:`read_rgb` of two PNGs, one after the other (a bad first file is reported before
+    a bad second). Not on two threads: pyspng keeps the GIL while it decodes, so a second
+    thread only adds its start-up and the hand-overs (measured: two 1080p decodes on two
+    threads take as long as one after the other, or longer)."""
+    return read_rgb(first, what[0]), read_rgb(second, what[1])
 
 
 def decode_fast(data: bytes) -> np.ndarray | None:
@@ -161,8 +161,11 @@ def as_rgb(image: object) -> np.ndarray:
     PNG path."""
     if isinstance(image, (str, os.PathLike)):
         return read_rgb(image)
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
+    if "PIL.Image" in sys.modules:  # else the object cannot be a Pillow image
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            return to_rgb(image)
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] in (3, 4) and arr.dtype == np.uint8:
         return np.ascontiguousarray(arr[..., :3])
@@ -171,10 +174,12 @@ def as_rgb(image: object) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
-    """Write (h, w, 3) uint8 RGB as a PNG, creating the directory; one-line error if not."""
+    """Write (h, w, 3) uint8 RGB as a PNG (:mod:`svga.qa.png`), creating the directory;
+    one-line error if not."""
     p = Path(path)
+    data = encode_png(rgb)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(p, format="PNG")
-    except (OSError, ValueError) as e:
-        raise BadInput(f"cannot write {p}: {e}") from None
+        p.write_bytes(data)
+    except OSError as e:
+        raise BadInput(f"cannot write {p}: {e.strerror or e}") from None

@@ -183,9 +183,28 @@ def fast_len(n: int) -> int:
     return int(_FAST[i]) if i < len(_FAST) else n
 
 
-def ssd_map(scene: np.ndarray, templ: np.ndarray) -> np.ndarray:
+def template_terms(templ: np.ndarray, fh: int, fw: int) -> tuple[float, np.ndarray]:
+    """The template's half of :func:`ssd_map` for an FFT of fh x fw: its sum of squares and
+    the conjugate of its 2-D spectrum (the transform along x skips the zero rows)."""
+    t = templ.astype(np.float64)
+    spec = np.fft.fft(np.fft.rfft(t, fw, axis=1), fh, axis=0)
+    np.conjugate(spec, out=spec)
+    # A plain sum, exact in int64 (np.dot would go to BLAS, whose threads cost far more
+    # than this sum on a busy machine).
+    wide = templ.astype(np.int64)
+    return float(np.einsum("ij,ij->", wide, wide)), spec
+
+
+def fft_shape(scene_shape: tuple[int, int]) -> tuple[int, int]:
+    """The FFT size :func:`ssd_map` uses for a scene: each side padded to a fast length."""
+    return fast_len(scene_shape[0]), fast_len(scene_shape[1])
+
+
+def ssd_map(scene: np.ndarray, templ: np.ndarray,
+            terms: tuple[float, np.ndarray] | None = None) -> np.ndarray:
     """Exact sum of squared differences of ``templ`` at every offset inside ``scene`` (both
-    int32 grey), as int64 of shape (H - h + 1, W - w + 1).
+    int32 grey), as int64 of shape (H - h + 1, W - w + 1). ``terms``: the template's
+    :func:`template_terms` for :func:`fft_shape` of the scene, if already known.
 
     Every term is a whole number below 2^53, so float64 holds each exactly: the window sums
     of scene^2 (a summed-area table), the template's sum of squares, and the correlation,
@@ -193,7 +212,6 @@ def ssd_map(scene: np.ndarray, templ: np.ndarray) -> np.ndarray:
     sh, sw = scene.shape
     th, tw = templ.shape
     s = scene.astype(np.float64)
-    t = templ.astype(np.float64)
     rh, rw = sh - th + 1, sw - tw + 1
     # Window sums of scene^2: running sums down the columns give the th-row sums, running
     # sums of those along the rows the th x tw window sums.
@@ -203,8 +221,9 @@ def ssd_map(scene: np.ndarray, templ: np.ndarray) -> np.ndarray:
     across = np.cumsum(rows, axis=1)
     win = across[:, tw - 1:].copy()
     win[:, 1:] -= across[:, :-tw]
-    t2 = float(np.dot(t.ravel(), t.ravel()))
     if rh * rw <= 64:
+        t = templ.astype(np.float64)
+        t2 = float(np.dot(t.ravel(), t.ravel()))
         cross = np.empty((rh, rw))
         for dy in range(rh):
             for dx in range(rw):
@@ -213,15 +232,17 @@ def ssd_map(scene: np.ndarray, templ: np.ndarray) -> np.ndarray:
         # The circular correlation at offset (dy, dx) sums t[i, j] * s[i + dy, j + dx]
         # with no wrap-around for every offset kept, whatever the FFT size at least the
         # scene's: each side is padded to a length pocketfft transforms fast. The 2-D
-        # transforms are done one axis at a time so that the template's zero rows are not
-        # transformed along x, and only the rh rows kept are transformed back along x.
-        fh, fw = fast_len(sh), fast_len(sw)
-        spec = np.fft.fft(np.fft.rfft(t, fw, axis=1), fh, axis=0)
-        np.conjugate(spec, out=spec)
-        spec *= np.fft.rfft2(s, (fh, fw))
+        # transforms are done one axis at a time so that only the rh rows kept are
+        # transformed back along x.
+        fh, fw = fft_shape((sh, sw))
+        t2, tspec = terms if terms is not None else template_terms(templ, fh, fw)
+        spec = np.fft.rfft2(s, (fh, fw))
+        spec *= tspec
         back = np.fft.ifft(spec, axis=0)[:rh]
         cross = np.rint(np.fft.irfft(back, fw, axis=1)[:, :rw])
-    return (win - 2 * cross + t2).astype(np.int64)
+    win -= 2 * cross
+    win += t2
+    return win.astype(np.int64)
 
 
 def choose_offset(ssd: np.ndarray, centre: tuple[int, int], ref: tuple[int, int]) -> tuple[int, int]:
@@ -250,14 +271,48 @@ def similarity_of(sse: int, pixels: int) -> float:
     return min(max(sim, 0.0), 1.0)
 
 
-def _plan_search(scene_rgb: np.ndarray, needle_rgb: np.ndarray, area: Area, margin: int,
-                 scene_cache: PrepCache, needle_cache: PrepCache) -> Callable[[], tuple[float, int, int]]:
+class NeedleTemplates:
+    """What os-autoinst keeps of a needle from one check to the next: needle.pm caches a
+    needle's image, and tinycv keeps that image's grey, blurred copy with it (docs/openqa.md
+    'The grey, blurred images'). Here: the needle image with its excludes painted, its blur
+    cache (:class:`PrepCache`, carried from check to check as tinycv carries it), and for
+    each area the grey, blurred template and its FFT terms. :func:`match_needle` makes a fresh
+    one for each check unless given one; give the same one to every check of one needle
+    (os-autoinst's way: bench/qa.py times both), and do not change the needle image meanwhile."""
+
+    def __init__(self, needle: Needle, needle_rgb: np.ndarray) -> None:
+        excludes = needle.of_type("exclude")
+        self.needle, self.source = needle, needle_rgb
+        self.image = paint_excludes(needle_rgb, excludes) if excludes else needle_rgb
+        self.cache = PrepCache(self.image.shape[1], self.image.shape[0])
+        self._templates: dict[tuple, np.ndarray] = {}
+        self._terms: dict[tuple, tuple[float, np.ndarray]] = {}
+
+    def template(self, rect: tuple[int, int, int, int], half_up: int) -> np.ndarray:
+        key = (rect, half_up)
+        got = self._templates.get(key)
+        if got is None:
+            x, y, w, h = rect
+            got = self._templates[key] = prepared(self.image, x, y, x + w, y + h, half_up)
+        return got
+
+    def terms(self, rect: tuple[int, int, int, int], half_up: int, shape: tuple[int, int]
+              ) -> tuple[float, np.ndarray]:
+        key = (rect, half_up, shape)
+        got = self._terms.get(key)
+        if got is None:
+            got = self._terms[key] = template_terms(self.template(rect, half_up), *shape)
+        return got
+
+
+def _plan_search(scene_rgb: np.ndarray, templates: NeedleTemplates, area: Area, margin: int,
+                 scene_cache: PrepCache) -> Callable[[], tuple[float, int, int]]:
     """tinycv's search_needle for one area, in two halves: this one, run for the areas in
     order, takes tinycv's blur state from the caches (which carry it from one area of a
     needle to the next); the function it returns gives (similarity, x, y) of ``area`` of
     the needle image searched in the screenshot within ``margin`` pixels, touching nothing
-    shared, so the areas of a needle can be searched at once. The images already have their
-    excludes painted."""
+    shared but the templates' memo, so the areas of a needle can be searched at once. The
+    screenshot already has its excludes painted."""
     h, w = scene_rgb.shape[:2]
     x, y, aw, ah = area.rect
     if x < 0 or y < 0 or y + ah > h or x + aw > w:
@@ -265,12 +320,13 @@ def _plan_search(scene_rgb: np.ndarray, needle_rgb: np.ndarray, area: Area, marg
     sx, sy = max(0, x - margin), max(0, y - margin)
     ex, ey = min(w, x + aw + margin), min(h, y + ah + margin)
     scene_half_up = scene_cache.request(sx, sy, ex, ey)
-    needle_half_up = needle_cache.request(x, y, x + aw, y + ah)
+    needle_half_up = templates.cache.request(x, y, x + aw, y + ah)
 
     def search() -> tuple[float, int, int]:
         scene = prepared(scene_rgb, sx, sy, ex, ey, scene_half_up)
-        templ = prepared(needle_rgb, x, y, x + aw, y + ah, needle_half_up)
-        ssd = ssd_map(scene, templ)
+        templ = templates.template(area.rect, needle_half_up)
+        shape = fft_shape(scene.shape)
+        ssd = ssd_map(scene, templ, templates.terms(area.rect, needle_half_up, shape))
         centre = (x - sx, y - sy)
         if ssd[centre[1], centre[0]] == 0:
             return 1.0, x, y
@@ -300,14 +356,18 @@ def effective_margin(area: Area, search_ratio: float = 0.0) -> int:
 
 
 def match_needle(actual: np.ndarray, needle: Needle, needle_rgb: np.ndarray,
-                 search_ratio: float = 0.0) -> NeedleResult:
-    """Check a screenshot against a needle as os-autoinst's tinycv.pm ``search_`` does."""
+                 search_ratio: float = 0.0, templates: NeedleTemplates | None = None) -> NeedleResult:
+    """Check a screenshot against a needle as os-autoinst's tinycv.pm ``search_`` does.
+    ``templates``: the needle's :class:`NeedleTemplates` kept from earlier checks (else a
+    fresh one: the needle is prepared as for its first check)."""
+    if templates is None:
+        templates = NeedleTemplates(needle, needle_rgb)
+    elif templates.needle is not needle or templates.source is not needle_rgb:
+        raise ValueError("these NeedleTemplates were made for another needle or needle image")
     excludes = needle.of_type("exclude")
     scene = paint_excludes(actual, excludes) if excludes else actual
-    templ = paint_excludes(needle_rgb, excludes) if excludes else needle_rgb
     scene_cache = PrepCache(scene.shape[1], scene.shape[0])
-    needle_cache = PrepCache(templ.shape[1], templ.shape[0])
-    searches = [_plan_search(scene, templ, a, effective_margin(a, search_ratio), scene_cache, needle_cache)
+    searches = [_plan_search(scene, templates, a, effective_margin(a, search_ratio), scene_cache)
                 for a in needle.areas if a.type == "match"]
     if len(searches) > 1 and (os.cpu_count() or 1) > 1:
         found = iter(list(_pool().map(lambda search: search(), searches)))

@@ -21,7 +21,6 @@ from pathlib import Path
 from PIL import Image
 
 from svga.captures.diff import diff_capture
-from svga.captures.events import Capture, CaptureError, Frame, Header, Pixels, Time, frame_spans
 from svga.captures.files import load_capture, open_capture, save_capture
 from svga.captures.replay import (
     Player,
@@ -32,13 +31,14 @@ from svga.captures.replay import (
     profile_for,
     replay,
 )
-from svga.captures.text import format_capture_event, format_header
 from svga.captures.trim import trim
 from svga.commands import Command
 from svga.device import RECORD_ENV, Device, open_device
 from svga.errors import SVGAError
 from svga.model.report import Observation
-from svga.tools.stream import Mode, Raw
+from svga.stream.capture import Capture, CaptureError, Frame, Header, Pixels, Time, frame_spans
+from svga.stream.items import Mode, Raw
+from svga.stream.text import format_capture_event, format_header
 
 EXIT_BAD_INPUT = 2
 DEVICES = "model, qemu, pci, auto or a PCI address"

@@ -1,7 +1,7 @@
 """Tools layer: ``svga check``, a lint for a command stream.
 
-It reads a stream (a command script, :mod:`svga.tools.script`, or binary FIFO words; a
-capture reader can feed the same :class:`~svga.tools.stream.StreamItem` sequence) and plays
+It reads a stream (a command script, :mod:`svga.stream.script`, or binary FIFO words; a
+capture reader can feed the same :class:`~svga.stream.items.StreamItem` sequence) and plays
 it on the software model of the target device (:class:`svga.model.ModelTransport` with the
 profile ``qemu``, ``qemu-cursor`` or ``vmware``), through the driver's own FIFO writer, in its
 non-raising mode: everything the model refuses or imitates of QEMU's quirks is reported
@@ -38,8 +38,7 @@ from svga.facts.profiles import Profile, get_profile
 from svga.model import ModelTransport
 from svga.model.report import Observation
 from svga.registers import Reg
-from svga.tools.script import ScriptError, format_event
-from svga.tools.stream import (
+from svga.stream.items import (
     FIFO_EVENTS,
     CursorMove,
     Event,
@@ -54,6 +53,7 @@ from svga.tools.stream import (
     normalize,
     read_binary,
 )
+from svga.stream.script import ScriptError, format_event
 
 Severity = Impact
 """A finding's severity is the effect's impact (:class:`svga.facts.effects.Impact`)."""
@@ -264,8 +264,9 @@ def load_stream(path: str, fmt: str = "auto") -> list[StreamItem]:
     if fmt == "bin":
         return read_binary(data, path)
     # A capture (binary, or the script grammar with its pixels/frame/reg lines) is the same stream.
-    from svga.captures import binary, events
-    from svga.captures import text as capture_text
+    from svga.stream import binary
+    from svga.stream import capture as events
+    from svga.stream import text as capture_text
 
     if data.startswith(binary.MAGIC):
         return list(events.lint_stream(binary.read_capture(path).items))

@@ -174,32 +174,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _open(args) as dev:
         say(f"device: {dev.transport.description}")
         counts = draw_demo(dev, width, height, progress=say)
-        img = dev.screenshot(source=args.source, cursor=not args.no_cursor)
-        _save(img, args.out)
+        _save(dev.screenshot_array(source=args.source, cursor=not args.no_cursor), args.out)
     say(f"{counts['fills']} fills, {counts['copies']} copies, {counts['updates']} updates")
     print(args.out)
     return 0
 
 
+NO_CURSOR_HERE = (
+    "--cursor: no cursor to draw: this command opened the device afresh, and a cursor's shape "
+    "lives only in the process that defined it (no device lets its image be read back); take the "
+    "screenshot where the cursor is drawn: svga demo --out, or dev.screenshot(composite=True) "
+    "from Python")
+
+
 def cmd_screenshot(args: argparse.Namespace) -> int:
     with _open(args) as dev:
+        if args.cursor and getattr(dev, "_cursor_shape", None) is None:
+            # The driver remembers the cursor it defined (svga.device, for composite=True);
+            # a device opened by this command has had none defined through it.
+            raise SVGAError(NO_CURSOR_HERE)
         if args.screen is None:
             dev.adopt_mode()
-        _save(dev.screenshot(source=args.source, cursor=not args.no_cursor or args.cursor,
-                             composite=args.cursor, screen=args.screen), args.out)
+        _save(dev.screenshot_array(source=args.source, cursor=not args.no_cursor or args.cursor,
+                                   composite=args.cursor, screen=args.screen), args.out)
     print(args.out)
     return 0
 
 
-def _save(img, path: str) -> None:  # noqa: ANN001 - a PIL image
+def _save(rgb, path: str) -> None:  # noqa: ANN001 - an (h, w, 3) uint8 array
+    """Write a screenshot with the suite's own PNG writer (svga.qa.png: a few ms for 1080p)."""
+    from svga.qa.png import encode_png
+
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise SVGAError("the display is empty (a 0x0 mode and no screens): nothing to save")
+    data = encode_png(rgb)
     try:
-        img.save(path)
-    except (OSError, ValueError) as e:
-        raise SVGAError(f"cannot write {path}: {e}") from None
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise SVGAError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 # -- parser -------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``svga`` parser. With ``argv``, only the module of the command it names is imported
+    (the others are listed with their help line); without, every command is built whole."""
+    command = None if argv is None else _command_of(argv) or ""
     p = OneLineParser(
         prog="svga",
         description="Drive a VMware SVGA II display adapter from user space: on the real device "
@@ -246,30 +266,64 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-cursor", action="store_true", help="leave the hardware cursor out")
     s.add_argument("--cursor", action="store_true",
                    help="draw the hardware cursor in, as the device shows it: QEMU's screendump and "
-                        "VRAM never include it, so the cursor this process defined is composited "
-                        "(the model draws its own)")
+                        "VRAM never include it, so the cursor the driver defined is composited (the "
+                        "model draws its own). The cursor must have been defined in this same process: "
+                        "a device this command opens has none, and no device gives a cursor's image "
+                        "back, so run on its own it stops with an error (exit 1) rather than save a "
+                        "picture without the cursor. To get one: svga demo --out, or "
+                        "dev.screenshot(composite=True) from Python")
     s.add_argument("--screen", type=int, metavar="N",
                    help="only Screen Object N (devices with Screen Objects; default: the whole "
                         "display, the bounding box of all screens)")
     s.set_defaults(func=cmd_screenshot)
 
-    for extension in _extensions():
-        extension(sub)
+    commands = set(EXTENSIONS) if command is None else {command}
+    modules = {EXTENSIONS[name][0] for name in commands if name in EXTENSIONS}
+    added: set[str] = set()
+    for name, (module, help_line) in EXTENSIONS.items():
+        if name in added:
+            continue
+        if module in modules:
+            # The module of a command about to run (or of every command, for a full
+            # parser): a broken import fails loudly, every one of them ships with the package.
+            before = set(sub.choices)
+            importlib.import_module(module).add_parser(sub)
+            added |= set(sub.choices) - before
+        else:
+            sub.add_parser(name, help=help_line)  # listed in svga --help, built when it runs
+            added.add(name)
     if "compare" in sub.choices:
         sub.choices["compare"].usage_status = 2  # its documented "bad input" status
     return p
 
 
-def _extensions() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Subcommands that live in their own tool modules (the lab, the lint)."""
-    found = []
-    for module, attr in (("svga.lab.cli", "add_parser"), ("svga.tools.check", "add_parser"),
-                         ("svga.tools.compare", "add_parser"), ("svga.tools.needle", "add_parser"),
-                         ("svga.tools.capture_cli", "add_parser")):
-        # A broken import fails loudly: every one of these modules ships with the package.
-        mod = importlib.import_module(module)
-        found.append(getattr(mod, attr))
-    return found
+EXTENSIONS: dict[str, tuple[str, str]] = {
+    "lab": ("svga.lab.cli", "run commands in a real QEMU guest with the SVGA II device"),
+    "check": ("svga.tools.check", "lint a command script or FIFO words against QEMU's or VMware's device"),
+    "compare": ("svga.tools.compare", "check a screenshot against a PNG or an openQA needle"),
+    "needle": ("svga.tools.needle", "make openQA needles (JSON + PNG) from screenshots"),
+    "record": ("svga.tools.capture_cli", "record what a program does to the device into a capture"),
+    "replay": ("svga.tools.capture_cli", "replay a capture on a device, take screenshots"),
+    "dump": ("svga.tools.capture_cli", "print a capture in its text form"),
+    "convert": ("svga.tools.capture_cli", "convert a capture between text and .svgacap"),
+    "capture": ("svga.tools.capture_cli", "facts about a capture (svga capture info CAP)"),
+    "trim": ("svga.tools.capture_cli", "cut a capture to frames A..B, opened by a keyframe"),
+    "diff": ("svga.tools.capture_cli", "replay on two devices, name where their screens first differ"),
+}
+"""Subcommands whose parsers live in their own tool modules (the lab, the lint, QA, captures),
+with the line each shows in ``svga --help``. A module is imported only when one of its
+commands runs (its ``add_parser`` then adds all of them), so ``svga info`` does not pay for the
+lab or the lint; tests/test_cli.py checks that these lines are the modules' own."""
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not a top-level option), or None."""
+    for token in argv:
+        if token == "--":
+            return None
+        if not token.startswith("-"):
+            return token
+    return None
 
 
 def _negative_mode(argv: Sequence[str]) -> str | None:
@@ -284,8 +338,8 @@ def _negative_mode(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     negative = _negative_mode(argv)
     if negative is not None:
         parser.error(negative)

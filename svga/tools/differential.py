@@ -2,25 +2,29 @@
 for pixel. Normally the two are the software model with QEMU's profile and QEMU's real
 ``-vga vmware`` device through qtest; any two :class:`svga.device.Device` objects work.
 
-    from svga.tools.differential import Capture, Pair, SetMode, Send, Sync
+    from svga.tools.differential import DISPLAY, VRAM, Pair, cmd, draw, save_stream
+    from svga.stream.items import Mode, Sync
 
     with Pair() as pair:                      # one QEMU for many streams, a fresh model per stream
-        result = pair.run([SetMode(400, 300),
-                           Send.cmd("RECT_FILL", color=0xFF0000, x=0, y=1, width=8, height=8),
-                           Sync(), Capture("vram")])
+        result = pair.run([Mode(400, 300),
+                           cmd("RECT_FILL", color=0xFF0000, x=0, y=1, width=8, height=8),
+                           *draw(10, 10, 20, 20, seed=1, mode=(400, 300)), Sync(), VRAM])
         print(result.summary())               # "identical", or where the first pixels differ
-        result.save("diff-out")               # PNGs of every capture that differs
+        result.save("diff-out")               # PNGs of every checkpoint that differs
+        save_stream(result.items, "failed.svgascript", (320, 240))   # replayable
 
-A stream is a list of steps, each applied to both devices in turn through the driver's public
-API (:class:`SetMode`, :class:`Draw`, :class:`DefineCursor`, :class:`MoveCursor`,
-:class:`Call`) or as raw FIFO words through ``dev.fifo`` (:class:`Send`, :class:`Batch`);
-:class:`Sync` drains the FIFO or writes SYNC once; :class:`Capture` takes what each display
-shows (a refresh: QEMU's screendump, the model's ``display_image``) or what VRAM holds (no
-refresh). A stream parsed from a command script (:mod:`svga.tools.script`) becomes steps
-with :func:`from_stream`.
+A stream is the one stream model of scripts and captures (:mod:`svga.stream`): Command, Raw,
+Mode, Sync, CursorMove, RegWrite, Pixels ... played on each device by the captures' own
+:class:`~svga.captures.replay.Player` (a Sync there is the driver's drain, one SYNC register
+write is :data:`SYNC_WRITE`); :data:`DISPLAY` (a Refresh) and :data:`VRAM` (a Frame) are the
+checkpoints where both screens are taken. The helpers :func:`cmd`, :func:`raw`, :func:`draw`,
+:func:`register_mode`, :func:`move_cursor` and :func:`define_cursor` make the events the tests
+need. A stream is saved as a ``.svgascript`` or ``.svgacap`` (:func:`save_stream`) and replayed
+with ``python3 -m svga.tools.differential FILE``. Only tests of the driver's own API use
+:class:`Call` (driver code run on each device), which no stream file holds.
 
-Errors do not stop a stream: every :class:`svga.errors.SVGAError` a step raises is recorded
-for that step and side, and the model's :class:`~svga.errors.ModelError` from a FIFO run
+Errors do not stop a stream: every :class:`svga.errors.SVGAError` an item raises is recorded
+for that item and side, and the model's :class:`~svga.errors.ModelError` from a FIFO run
 (which the model raises where QEMU silently drops or misparses a command) is caught inside
 the model's transport (:class:`RecordingModel`) so the driver carries on as it would on
 QEMU. What QEMU printed during the stream (``Unknown command 0x..`` for every command it
@@ -41,10 +45,18 @@ import numpy as np
 from PIL import Image
 
 from svga import commands, pixels
+from svga.captures.files import load_capture, save_capture
+from svga.captures.replay import Player
+from svga.commands import Command
 from svga.device import Device
 from svga.errors import ModelError, SVGAError
 from svga.registers import Cap, Reg
+from svga.stream.capture import Capture as CaptureFile
+from svga.stream.capture import FifoRegWrite, Frame, Header, Pixels, RegWrite, Time
+from svga.stream.items import CursorMove, Event, Position, Raw, Refresh, StreamItem, Sync
+from svga.stream.text import format_capture_event
 from svga.transport.base import Transport
+from svga.transport.recorder import RecordingTransport
 
 SIDES = ("model", "qemu")
 LOG_RING = 400
@@ -118,248 +130,155 @@ def model_device(profile: str = "qemu", accel: str = "auto") -> Device:
     return Device(RecordingModel(ModelTransport(profile=profile)), accel=accel)
 
 
-# -- steps -----------------------------------------------------------------------------------------
-class Step:
-    """One thing done to both devices. Subclasses define :meth:`apply` and :meth:`text`."""
-
-    def apply(self, dev: Device) -> None:
-        raise NotImplementedError
-
-    def text(self) -> str:
-        raise NotImplementedError
-
-
+# -- streams: the one stream model (svga.stream) and driver calls --------------------------------
 @dataclass(frozen=True)
-class SetMode(Step):
-    """A mode change: ``dev.set_mode`` (the driver syncs first and checks what the device
-    took), or with ``driver=False`` only the WIDTH, HEIGHT and BITS_PER_PIXEL writes of a
-    script's ``mode`` line (the driver's framebuffer view follows when the mode is usable)."""
+class Call:
+    """Driver code run on each device in turn, ``fn(dev)``: for tests of the driver's own API
+    (what it sends depends on the device it runs on, so it is no stream). It may stand among
+    the stream items of a run; a stream holding one cannot be saved as a file."""
 
-    width: int
-    height: int
-    bpp: int = 32
-    driver: bool = True
+    label: str
+    fn: Callable[[Device], object] = field(compare=False)
 
-    def apply(self, dev: Device) -> None:
-        if self.driver:
-            dev.set_mode(self.width, self.height, self.bpp)
-            return
-        dev.regs.write(Reg.WIDTH, self.width)
-        dev.regs.write(Reg.HEIGHT, self.height)
-        dev.regs.write(Reg.BITS_PER_PIXEL, self.bpp)
-        try:
-            dev.adopt_mode()
-        except SVGAError:
-            pass  # the registers were written; only the driver's view of the mode is stale
 
-    def text(self) -> str:
-        return f"mode {self.width}x{self.height}" + ("" if self.driver else f"x{self.bpp} (registers)")
+Item = StreamItem | Event | RegWrite | FifoRegWrite | Pixels | Frame | Time | Call
+"""What a differential run plays: stream items (or bare events) and driver calls."""
+DISPLAY = Refresh()
+"""A checkpoint: both displays are compared (a refresh: QEMU's screendump, which runs its FIFO,
+and the model's display_image)."""
+VRAM = Frame(0)
+"""A checkpoint: both VRAMs are compared, from offset 0 over every byte the stream may have
+touched, in rows of the current BYTES_PER_LINE (no refresh: the FIFO does not run)."""
+SYNC_WRITE = RegWrite(int(Reg.SYNC), 1)
+"""One SYNC register write (QEMU then runs at most 1023 commands); a :class:`Sync` event in a
+differential run is the driver's drain (``dev.sync()``), see :class:`~svga.captures.replay.Player`."""
+
+
+def cmd(name: str | int, **fields: int | bytes) -> Command:
+    """A command of the table; negative numbers in unsigned fields become their 32-bit two's
+    complement, as a guest's int would be written (an out-of-range rectangle)."""
+    spec = commands.spec_for(name)
+    signed = {f.name for f in spec.fields if f.signed}
+    args = {k: (v & MASK32 if isinstance(v, int) and v < 0 and k not in signed else v)
+            for k, v in fields.items()}
+    return commands.decode(commands.encode(spec.name, **args))[0]
+
+
+def raw(*words: int) -> Raw:
+    """FIFO words written as they are."""
+    return Raw(tuple(w & MASK32 for w in words))
 
 
 def pattern(x: int, y: int, width: int, height: int, seed: int) -> np.ndarray:
     """(height, width) uint32 pixels that differ from their neighbours and from seed to seed,
-    all 32 bits used (the X byte too): what :class:`Draw` writes at (x, y)."""
+    all 32 bits used (the X byte too): what :func:`draw` writes at (x, y)."""
     yy, xx = np.mgrid[y: y + height, x: x + width].astype(np.uint64)
     v = (xx * np.uint64(0x9E3779B1)) ^ (yy * np.uint64(0x85EBCA77)) ^ np.uint64((seed * 0x27D4EB2F) & MASK32)
     v ^= v >> np.uint64(15)
     return (v & np.uint64(MASK32)).astype(np.uint32)
 
 
-@dataclass(frozen=True)
-class Draw(Step):
-    """CPU drawing plus UPDATE: :func:`pattern` into the part of the rectangle inside the
-    mode, ``dev.update`` of that part; a rectangle reaching outside the mode is then also
-    sent whole as a raw UPDATE (the device's answer to a bad UPDATE is what is tested)."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-    seed: int = 0
-
-    def apply(self, dev: Device) -> None:
-        mode = dev.mode
-        if mode is None:
-            raise SVGAError("Draw needs a mode set through the driver first")
-        x0, y0 = max(self.x, 0), max(self.y, 0)
-        x1, y1 = min(self.x + self.width, mode.width), min(self.y + self.height, mode.height)
-        if x0 < x1 and y0 < y1:
-            dev.framebuffer[y0:y1, x0:x1] = pattern(x0, y0, x1 - x0, y1 - y0, self.seed)
-            dev.update(x0, y0, x1 - x0, y1 - y0)
-        if (x0, y0, x1, y1) != (self.x, self.y, self.x + self.width, self.y + self.height):
-            dev.fifo.send(commands.Cmd.UPDATE, x=self.x & MASK32, y=self.y & MASK32,
-                          width=self.width & MASK32, height=self.height & MASK32)
-
-    def text(self) -> str:
-        return f"draw {self.x},{self.y} {self.width}x{self.height} seed {self.seed} + UPDATE"
+def draw(x: int, y: int, width: int, height: int, seed: int, mode: tuple[int, int]) -> list[Event | Pixels]:
+    """CPU drawing plus UPDATE in a ``mode`` (width, height): :func:`pattern` as the pixels of the
+    part of the rectangle inside the mode and an UPDATE of that part; a rectangle reaching
+    outside the mode is then also sent whole as an UPDATE (the device's answer to a bad UPDATE is
+    what is tested)."""
+    mw, mh = mode
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + width, mw), min(y + height, mh)
+    out: list[Event | Pixels] = []
+    if x0 < x1 and y0 < y1:
+        data = pattern(x0, y0, x1 - x0, y1 - y0, seed).astype("<u4").tobytes()
+        out += [Pixels(x0, y0, x1 - x0, y1 - y0, data),
+                cmd("UPDATE", x=x0, y=y0, width=x1 - x0, height=y1 - y0)]
+    if (x0, y0, x1, y1) != (x, y, x + width, y + height):
+        out.append(cmd("UPDATE", x=x, y=y, width=width, height=height))
+    return out
 
 
-def _describe_words(data: bytes) -> str:
-    try:
-        cmds = commands.decode_all(data)
-    except SVGAError:
-        words = np.frombuffer(data, dtype="<u4")
-        shown = " ".join(f"0x{int(w):x}" for w in words[:8])
-        return f"words {shown}" + (" ..." if len(words) > 8 else "")
-    parts = [c.text() for c in cmds[:2]]
-    return "; ".join(parts) + (f"; ... ({len(cmds)} commands)" if len(cmds) > 2 else "")
+def register_mode(width: int, height: int, bpp: int = 32) -> list[RegWrite]:
+    """Only the WIDTH, HEIGHT and BITS_PER_PIXEL register writes (a :class:`Mode` is the
+    driver's ``set_mode``, which syncs first and checks what the device took)."""
+    return [RegWrite(int(Reg.WIDTH), width), RegWrite(int(Reg.HEIGHT), height),
+            RegWrite(int(Reg.BITS_PER_PIXEL), bpp)]
 
 
-@dataclass(frozen=True)
-class Send(Step):
-    """FIFO words written as they are, through ``dev.fifo.write_command`` (reserve/commit)."""
-
-    data: bytes
-
-    @classmethod
-    def cmd(cls, name: str | int, **fields: int | bytes) -> Send:
-        """Encode with the command table; negative numbers become their 32-bit two's
-        complement, as a guest's int would be written (an out-of-range rectangle)."""
-        spec = commands.spec_for(name)
-        signed = {f.name for f in spec.fields if f.signed}
-        args = {k: (v & MASK32 if isinstance(v, int) and v < 0 and k not in signed else v)
-                for k, v in fields.items()}
-        return cls(commands.encode(spec.name, **args))
-
-    @classmethod
-    def words(cls, *words: int) -> Send:
-        return cls(np.array([w & MASK32 for w in words], dtype="<u4").tobytes())
-
-    def apply(self, dev: Device) -> None:
-        dev.fifo.write_command(self.data)
-
-    def text(self) -> str:
-        return _describe_words(self.data)
+def move_cursor(x: int, y: int, show: bool | None = True) -> list[Event | RegWrite]:
+    """The cursor registers as the driver writes them without cursor bypass 3 (CURSOR_ID 0,
+    then X, Y, ON); with ``show=None`` only CURSOR_X and CURSOR_Y."""
+    if show is None:
+        return [CursorMove(x, y, None)]
+    return [RegWrite(int(Reg.CURSOR_ID), 0), CursorMove(x, y, show)]
 
 
-@dataclass(frozen=True)
-class Batch(Step):
-    """Many encoded commands through ``dev.fifo.write_batch`` (one copy per contiguous run,
-    SYNC only when the ring is full)."""
+def driver_commands(profile: str, fn: Callable[[Device], object]) -> list[Command]:
+    """The FIFO commands the driver sends for ``fn(dev)`` on a device of ``profile``, recorded
+    on the software model (svga.transport.recorder): e.g. the DEFINE_CURSOR that
+    ``dev.define_cursor`` encodes for that device's capabilities."""
+    from svga.model import ModelTransport
 
-    commands: tuple[bytes, ...]
-
-    @classmethod
-    def of(cls, items: Iterable[Send | bytes]) -> Batch:
-        return cls(tuple(it.data if isinstance(it, Send) else bytes(it) for it in items))
-
-    def apply(self, dev: Device) -> None:
-        dev.fifo.write_batch(self.commands)
-
-    def text(self) -> str:
-        return f"batch of {len(self.commands)}: {_describe_words(b''.join(self.commands[:2]))}"
+    events: list[object] = []
+    with Device(RecordingTransport(ModelTransport(profile=profile), sink=events.append)) as dev:
+        dev.enable()
+        fn(dev)
+    return [ev for ev in events if isinstance(ev, Command)]
 
 
-@dataclass(frozen=True)
-class Sync(Step):
-    """``dev.sync()`` (SYNC until STOP reaches NEXT_CMD), or with ``drain=False`` one SYNC
-    register write (QEMU then runs at most 1023 commands)."""
-
-    drain: bool = True
-
-    def apply(self, dev: Device) -> None:
-        if self.drain:
-            dev.sync()
-        else:
-            dev.regs.write(Reg.SYNC, 1)
-
-    def text(self) -> str:
-        return "sync (drain)" if self.drain else "SYNC write"
+def define_cursor(rgba: np.ndarray, hotspot: tuple[int, int], profile: str) -> list[Command]:
+    """``dev.define_cursor`` on a device of ``profile`` as stream items."""
+    return driver_commands(profile, lambda dev: dev.define_cursor(rgba, hotspot))
 
 
-@dataclass(frozen=True)
-class Capture(Step):
-    """Take both screens: ``display`` is what each display shows after a refresh (QEMU's
-    screendump, which runs the FIFO; the model's display_image) as RGB; ``vram`` is VRAM
-    from offset 0 over every byte the stream may have touched, as 32-bit words in rows of the
-    current BYTES_PER_LINE (no refresh). The runner takes them; :meth:`apply` is unused."""
-
-    source: str = "display"
-
-    def __post_init__(self) -> None:
-        if self.source not in ("display", "vram"):
-            raise SVGAError(f"capture source must be display or vram, not {self.source!r}")
-
-    def apply(self, dev: Device) -> None:  # pragma: no cover - the runner handles captures
-        raise SVGAError("captures are taken by run_stream")
-
-    def text(self) -> str:
-        return f"capture {self.source}"
+def _item(it: Item, index: int) -> StreamItem | Call:
+    if isinstance(it, StreamItem | Call):
+        return it
+    return StreamItem(Position("<stream>", line=index + 1), it)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class DefineCursor(Step):
-    """``dev.define_cursor`` from an (h, w, 4) RGBA image."""
-
-    rgba: np.ndarray = field(compare=False)
-    hotspot: tuple[int, int] = (0, 0)
-
-    def apply(self, dev: Device) -> None:
-        dev.define_cursor(self.rgba, self.hotspot)
-
-    def text(self) -> str:
-        h, w = self.rgba.shape[:2]
-        return f"define cursor {w}x{h} hotspot {self.hotspot[0]},{self.hotspot[1]}"
-
-
-@dataclass(frozen=True)
-class MoveCursor(Step):
-    """``dev.move_cursor``; with ``show=None`` only the CURSOR_X/Y register writes of a
-    script's ``cursor X Y`` line."""
-
-    x: int
-    y: int
-    show: bool | None = True
-
-    def apply(self, dev: Device) -> None:
-        if self.show is None:
-            dev.regs.write(Reg.CURSOR_X, self.x & MASK32)
-            dev.regs.write(Reg.CURSOR_Y, self.y & MASK32)
-        else:
-            dev.move_cursor(self.x, self.y, visible=self.show)
-
-    def text(self) -> str:
-        return f"cursor {self.x} {self.y}" + ("" if self.show is None else " show" if self.show else " hide")
+def describe(it: StreamItem | Call) -> str:
+    """A short text for a run's log (pixels by their rectangle, not their bytes)."""
+    if isinstance(it, Call):
+        return it.label
+    ev = it.event
+    if isinstance(ev, Command):
+        return ev.text()
+    if isinstance(ev, Pixels):
+        return f"pixels {ev.x} {ev.y} {ev.width}x{ev.height}"
+    if isinstance(ev, Refresh):
+        return "refresh (display compared)"
+    if isinstance(ev, Frame):
+        return "frame (VRAM compared)"
+    if isinstance(ev, Sync):
+        return "sync (drain)"
+    return format_capture_event(ev)
 
 
-@dataclass(frozen=True)
-class Call(Step):
-    """Anything else done through the public Device API: ``fn(dev)`` on each device."""
+def save_stream(items: Iterable[Item], path: str | os.PathLike[str], mode: tuple[int, int],
+                profile: str = "qemu") -> str:
+    """Write a stream (no :class:`Call` in it) as a capture file a developer can replay:
+    ``.svgacap`` binary, else the text form (``.svgascript``), its header naming the profile
+    and the start mode. VRAM checkpoints are numbered as frames 1, 2, ... Replay it with
+    ``python3 -m svga.tools.differential FILE`` (model and QEMU, the same runner)."""
+    out: list[StreamItem] = []
+    frames = 0
+    for i, it in enumerate(items):
+        item = _item(it, i)
+        if isinstance(item, Call):
+            raise SVGAError(f"a stream with driver code ({item.label}) has no file form")
+        if isinstance(item.event, Frame):
+            frames += 1
+            item = StreamItem(item.position, Frame(frames))
+        out.append(item)
+    header = Header(profile=profile, start_mode=(mode[0], mode[1], 32))
+    save_capture(path, CaptureFile(header, out))
+    return str(path)
 
-    label: str
-    fn: Callable[[Device], object] = field(compare=False)
 
-    def apply(self, dev: Device) -> None:
-        self.fn(dev)
-
-    def text(self) -> str:
-        return self.label
-
-
-def from_stream(items: Iterable[Any]) -> list[Step]:
-    """Steps from a parsed command script or stream (:mod:`svga.tools.stream` items or bare
-    events): commands and raw words are sent as they are, ``mode`` is the register writes,
-    ``sync`` one SYNC write, ``refresh`` a display capture, ``cursor`` the cursor registers."""
-    from svga.tools import stream as st
-
-    steps: list[Step] = []
-    for item in items:
-        ev = item.event if isinstance(item, st.StreamItem) else item
-        if isinstance(ev, commands.Command):
-            steps.append(Send(ev.encode()))
-        elif isinstance(ev, st.Raw):
-            steps.append(Send.words(*ev.words))
-        elif isinstance(ev, st.Mode):
-            steps.append(SetMode(ev.width, ev.height, ev.bpp, driver=False))
-        elif isinstance(ev, st.Sync):
-            steps.append(Sync(drain=False))
-        elif isinstance(ev, st.Refresh):
-            steps.append(Capture("display"))
-        elif isinstance(ev, st.CursorMove):
-            steps.append(MoveCursor(ev.x, ev.y, ev.show))
-        else:
-            raise SVGAError(f"a differential run cannot replay {type(ev).__name__} items")
-    return steps
+def load_stream(path: str) -> tuple[tuple[int, int] | None, list[StreamItem]]:
+    """A capture file as a differential stream: (its start mode or None, its items)."""
+    cap = load_capture(path)
+    w, h, _ = cap.header.start_mode
+    return ((w, h) if w and h else None), cap.items
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -433,6 +352,16 @@ class Result:
     extent: int = 0
     """Bytes of VRAM from offset 0 the stream may have written (every mode it saw)."""
     seconds: float = 0.0
+    items: list[StreamItem | Call] = field(default_factory=list)
+    """The stream as played (without the final checkpoints)."""
+    mode: tuple[int, int] | None = None
+    """The mode both sides started in (:meth:`Pair.run`)."""
+    profile: str = "qemu"
+    """The model's profile (:meth:`Pair.run`)."""
+
+    def save_stream(self, path: str | os.PathLike[str]) -> str:
+        """The stream as a replayable capture file (see :func:`save_stream`)."""
+        return save_stream(self.items, path, self.mode or (320, 240), self.profile)
 
     @property
     def identical(self) -> bool:
@@ -572,53 +501,73 @@ def _log_since(dev: Device, before: int) -> list[str] | None:
         time.sleep(0.001)
 
 
-def run_stream(steps: Sequence[Step], model: Device, qemu: Device, *, final: bool = True,
-               extent: int = 0, log: bool = False, label_offset: int = 0) -> Result:
-    """Apply ``steps`` to both devices (model first, then qemu, step by step) and compare.
+def run_stream(items: Iterable[Item], model: Device, qemu: Device, *, final: bool = True,
+               extent: int = 0, log: bool = False, batch: bool = False) -> Result:
+    """Play ``items`` on both devices (model first, then qemu, item by item) and compare.
 
-    ``final`` adds a display and a VRAM capture at the end. VRAM captures cover ``extent``
-    bytes or every mode seen, whichever is larger. ``log`` collects QEMU's output for the
-    stream (a fence command is sent to the qemu side after the captures for that)."""
+    Each side plays through the captures' own :class:`~svga.captures.replay.Player` (a
+    :class:`Sync` drains, ``batch``: runs of commands go through ``fifo.write_batch``);
+    :data:`DISPLAY` (a Refresh) and :data:`VRAM` (a Frame) are where the screens are taken;
+    a :class:`Call` runs driver code on each. ``final`` adds a display and a VRAM checkpoint at
+    the end. VRAM checkpoints cover ``extent`` bytes or every mode seen, whichever is larger.
+    ``log`` collects QEMU's output for the stream (a fence command is sent to the qemu side
+    after the checkpoints for that)."""
     t0 = time.monotonic()
     devs = {"model": model, "qemu": qemu}
+    players = {side: Player(dev, sync="drain", batch=batch) for side, dev in devs.items()}
     extent = max(extent, _mode_extent(model), _mode_extent(qemu))
     log_start = _log_count(qemu) if log else None
     logs: list[StepLog] = []
     shots: list[Shot] = []
+    stream = [_item(it, i) for i, it in enumerate(items)]
+    n = len(stream)
+    if final:
+        stream += [StreamItem(Position("<final>"), DISPLAY), StreamItem(Position("<final>"), VRAM)]
 
-    def capture(entry: StepLog, label: str, source: str) -> None:
-        if source == "display":
-            imgs = [_display(d) for d in (model, qemu)]
-        else:
-            row = qemu.regs.read(Reg.BYTES_PER_LINE)
-            imgs = [_vram(d, extent, row) for d in (model, qemu)]
-        for side, dev in devs.items():  # a model's refresh runs its FIFO too
-            getattr(entry, side).extend(_take_model_errors(dev))
-        shots.append(Shot(label, source, imgs[0], imgs[1]))
+    def attempt(entry: StepLog, side: str, fn: Callable[[], object]) -> None:
+        failure = None
+        try:
+            fn()
+        except SVGAError as e:
+            failure = f"{type(e).__name__}: {e}"
+        # What the model refused while the driver carried on came first.
+        getattr(entry, side).extend(_take_model_errors(devs[side]))
+        if failure is not None:
+            getattr(entry, side).append(failure)
 
-    all_steps = list(steps) + ([Capture("display"), Capture("vram")] if final else [])
-    for i, step in enumerate(all_steps, label_offset):
-        entry = StepLog(i, step.text())
+    for i, item in enumerate(stream):
+        entry = StepLog(i, describe(item))
         logs.append(entry)
-        if isinstance(step, Capture):
-            capture(entry, "final" if i - label_offset >= len(steps) else f"step {i}", step.source)
-            continue
-        for side, dev in devs.items():
-            failure = None
-            try:
-                step.apply(dev)
-            except SVGAError as e:
-                failure = f"{type(e).__name__}: {e}"
-            # What the model refused while the driver carried on came first.
-            getattr(entry, side).extend(_take_model_errors(dev))
-            if failure is not None:
-                getattr(entry, side).append(failure)
+        ev = item.event if isinstance(item, StreamItem) else None
+        checkpoint = isinstance(ev, Refresh | Frame)
+        if checkpoint or isinstance(item, Call):
+            for side, player in players.items():
+                attempt(entry, side, player.flush)
+        if checkpoint:
+            label = "final" if i >= n else f"step {i}"
+            if isinstance(ev, Refresh):
+                imgs = [_display(d) for d in (model, qemu)]
+            else:
+                row = qemu.regs.read(Reg.BYTES_PER_LINE)
+                imgs = [_vram(d, extent, row) for d in (model, qemu)]
+            for side, dev in devs.items():  # a model's refresh runs its FIFO too
+                getattr(entry, side).extend(_take_model_errors(dev))
+            shots.append(Shot(label, "display" if isinstance(ev, Refresh) else "vram", imgs[0], imgs[1]))
+        elif isinstance(item, Call):
+            for side, dev in devs.items():
+                attempt(entry, side, lambda fn=item.fn, dev=dev: fn(dev))
+        elif not isinstance(ev, Time):
+            for side, player in players.items():
+                attempt(entry, side, lambda p=player, it=item: p.apply(it))
         extent = max(extent, _mode_extent(model), _mode_extent(qemu))
+    if logs:
+        for side, player in players.items():
+            attempt(logs[-1], side, player.flush)
     registers = {r.name: (model.regs.read(r), qemu.regs.read(r))
                  for r in (Reg.WIDTH, Reg.HEIGHT, Reg.BYTES_PER_LINE, Reg.ENABLE, Reg.CONFIG_DONE)}
     drained = (_drained(model), _drained(qemu))
     qemu_log = _log_since(qemu, log_start) if log_start is not None else None
-    return Result(logs, shots, registers, drained, qemu_log, extent, time.monotonic() - t0)
+    return Result(logs, shots, registers, drained, qemu_log, extent, time.monotonic() - t0, stream[:n])
 
 
 class Pair:
@@ -660,12 +609,14 @@ class Pair:
         self._dirty = width * height * 4
         return model, qemu, shot
 
-    def run(self, steps: Sequence[Step], mode: tuple[int, int] = (320, 240), *, accel: str = "auto",
-            final: bool = True, log: bool = False) -> Result:
-        """Reset both sides to ``mode`` and run the stream (see :func:`run_stream`)."""
+    def run(self, items: Iterable[Item], mode: tuple[int, int] = (320, 240), *, accel: str = "auto",
+            final: bool = True, log: bool = False, batch: bool = False) -> Result:
+        """Reset both sides to ``mode`` and play the stream (see :func:`run_stream`)."""
         model, qemu, shot = self.reset(mode, accel)
-        result = run_stream(steps, model, qemu, final=final, log=log)
+        result = run_stream(items, model, qemu, final=final, log=log, batch=batch)
         result.shots.insert(0, shot)
+        result.mode = mode
+        result.profile = self.profile
         self._dirty = max(self._dirty, result.extent)
         self.streams += 1
         return result
@@ -680,33 +631,39 @@ class Pair:
         self.close()
 
 
-def demo_steps() -> list[Step]:
-    """The ``svga demo`` test pattern as one step (800x600, CPU drawing on QEMU's caps)."""
+def demo_stream() -> list[Item]:
+    """The ``svga demo`` test pattern, drawn by the driver on each device (800x600, CPU drawing
+    on QEMU's caps)."""
     from svga.tools.demo import draw_demo
 
     return [Call("svga demo 800x600", lambda dev: draw_demo(dev, 800, 600))]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python3 -m svga.tools.differential [SCRIPT]``: run a command script (or the demo)
-    on the model and on QEMU, print the summary, save differing captures as PNGs."""
+    """``python3 -m svga.tools.differential [FILE]``: play a capture or command script (or the
+    demo) on the model and on QEMU, print the summary, save differing checkpoints as PNGs.
+    A stream a differential test wrote on failure replays so, in its own start mode."""
     ap = argparse.ArgumentParser(prog="python3 -m svga.tools.differential", description=main.__doc__)
-    ap.add_argument("script", nargs="?", help="a command script (svga.tools.script); default: the demo")
+    ap.add_argument("file", nargs="?", help="a capture or command script (.svgacap, .svgascript); "
+                    "default: the demo")
     ap.add_argument("--qemu-display", choices=("none", "vnc"), default="none")
-    ap.add_argument("--mode", default="800x600", help="the mode both devices start in (default 800x600)")
+    ap.add_argument("--mode", help="the mode both devices start in (default: the file's start mode, "
+                    "else 800x600)")
     ap.add_argument("--out", default="differential-out", help="where PNGs of differences go")
     args = ap.parse_args(argv)
     try:
-        width, height = (int(v) for v in args.mode.lower().split("x"))
-        if args.script:
-            from svga.tools.script import parse_script
-
-            with open(args.script) as f:
-                steps = from_stream(parse_script(f.read(), args.script))
+        start: tuple[int, int] | None = None
+        if args.mode:
+            w, h = (int(v) for v in args.mode.lower().split("x"))
+            start = (w, h)
+        if args.file:
+            file_mode, items = load_stream(args.file)
+            start = start or file_mode
+            stream: list[Item] = list(items)
         else:
-            steps = demo_steps()
+            stream = demo_stream()
         with Pair(args.qemu_display) as pair:
-            result = pair.run(steps, (width, height), log=True)
+            result = pair.run(stream, start or (800, 600), log=True)
     except (SVGAError, OSError, ValueError) as e:
         print(f"differential: error: {e}", file=sys.stderr)
         return 2

@@ -24,12 +24,14 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from svga.errors import AccessDenied, DeviceBusy, DeviceError, DeviceNotFound, UnsupportedDevice
-from svga.registers import PCI_DEVICE_SVGA2, PCI_VENDOR_VMWARE
+from svga.registers import INDEX_PORT, PCI_DEVICE_SVGA2, PCI_VENDOR_VMWARE, VALUE_PORT
 from svga.transport.base import ArrayMemory, Transport
 
 # Resource flags in the sysfs ``resource`` table (include/linux/ioport.h).
@@ -48,6 +50,10 @@ PCI_COMMAND_MEMORY = 0x2
 BAR0_IO_MIN, BAR0_IO_MAX = 4, 256
 BAR1_VRAM_MIN = 1 << 20
 BAR2_FIFO_MIN = 16 << 10
+
+_pread, _pwrite = os.pread, os.pwrite
+_pack_u32 = struct.Struct("<I").pack
+_from_bytes = int.from_bytes
 
 _ID = f"{PCI_VENDOR_VMWARE:04x}:{PCI_DEVICE_SVGA2:04x}"
 _NAME = f"VMware SVGA II ({_ID})"
@@ -302,25 +308,83 @@ class PciTransport(Transport):
         if offset < 0 or offset + 4 > self._bar0_size:
             raise IndexError(f"port offset {offset} is outside the {self._bar0_size}-byte BAR0")
 
+    # Port accesses are the driver's per-command cost in a guest (issue 19): one bounds test,
+    # one syscall, the errors mapped only when something failed.
     def port_read(self, offset: int) -> int:
-        self._port_check(offset)
+        if not 0 <= offset <= self._bar0_size - 4 or self._fd < 0:
+            self._port_check(offset)  # raises
         try:
-            data = os.pread(self._fd, 4, offset)  # one 32-bit `in` of port BAR0+offset
+            data = _pread(self._fd, 4, offset)  # one 32-bit `in` of port BAR0+offset
         except OSError as exc:
             raise _os_error("read", f"{self.info.path}/resource0", exc) from None
         if len(data) != 4:
             raise DeviceError(f"short read of {len(data)} bytes at BAR0+{offset} of PCI {self.info.address}")
-        return int.from_bytes(data, "little")
+        return _from_bytes(data, "little")
 
     def port_write(self, offset: int, value: int) -> None:
-        self._port_check(offset)
-        data = (int(value) & 0xFFFFFFFF).to_bytes(4, "little")
+        if not 0 <= offset <= self._bar0_size - 4 or self._fd < 0:
+            self._port_check(offset)  # raises
         try:
-            n = os.pwrite(self._fd, data, offset)  # one 32-bit `out` to port BAR0+offset
+            n = _pwrite(self._fd, _pack_u32(value & 0xFFFFFFFF), offset)  # one 32-bit `out`
         except OSError as exc:
             raise _os_error("write", f"{self.info.path}/resource0", exc) from None
+        except (TypeError, struct.error):
+            n = _pwrite(self._fd, _pack_u32(int(value) & 0xFFFFFFFF), offset)
         if n != 4:
             raise DeviceError(f"short write of {n} bytes at BAR0+{offset} of PCI {self.info.address}")
+
+    def register_ops(self) -> tuple[Callable[[int, int], None], Callable[[int], int]] | None:
+        """The index/value register protocol (svga/registers.py) as two functions of one call
+        each, ``write(reg, value)`` and ``read(reg) -> value``, for the FIFO's SYNC and BUSY
+        traffic: the same syscalls and errors as :meth:`port_write` and :meth:`port_read`.
+        None when a subclass changed those methods (its port traffic must go through them)
+        or BAR0 has no room for the value port."""
+        cls = type(self)
+        if cls.port_write is not PciTransport.port_write or cls.port_read is not PciTransport.port_read \
+                or self._bar0_size < VALUE_PORT + 4:
+            return None
+        index_bytes = [_pack_u32(i) for i in range(256)]
+        path = f"{self.info.path}/resource0"
+
+        def closed() -> None:
+            self._port_check(INDEX_PORT)  # raises: the transport is closed
+
+        def short(n: int, offset: int, what: str = "write") -> DeviceError:
+            return DeviceError(f"short {what} of {n} bytes at BAR0+{offset} of PCI {self.info.address}")
+
+        # Each function is one call: the index write inlined (a call costs more than the code).
+        def write(reg: int, value: int) -> None:
+            fd = self._fd
+            if fd < 0:
+                closed()
+            try:
+                idx = index_bytes[reg] if 0 <= reg < 256 else _pack_u32(reg & 0xFFFFFFFF)
+                n = _pwrite(fd, idx, INDEX_PORT)
+                if n != 4:
+                    raise short(n, INDEX_PORT)
+                n = _pwrite(fd, _pack_u32(value & 0xFFFFFFFF), VALUE_PORT)
+            except OSError as exc:
+                raise _os_error("write", path, exc) from None
+            if n != 4:
+                raise short(n, VALUE_PORT)
+
+        def read(reg: int) -> int:
+            fd = self._fd
+            if fd < 0:
+                closed()
+            try:
+                idx = index_bytes[reg] if 0 <= reg < 256 else _pack_u32(reg & 0xFFFFFFFF)
+                n = _pwrite(fd, idx, INDEX_PORT)
+                if n != 4:
+                    raise short(n, INDEX_PORT)
+                data = _pread(fd, 4, VALUE_PORT)
+            except OSError as exc:
+                raise _os_error("read", path, exc) from None
+            if len(data) != 4:
+                raise short(len(data), VALUE_PORT, "read")
+            return _from_bytes(data, "little")
+
+        return write, read
 
     def close(self) -> None:
         # Drop our numpy views first: an mmap cannot be closed while a buffer export of it

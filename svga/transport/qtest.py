@@ -25,6 +25,7 @@ import bisect
 import collections
 import selectors
 import socket
+import sys
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -330,6 +331,9 @@ class QtestMemory(Memory):
         self.name = name
         self._group: list[weakref.ref[QtestMemory]] = [weakref.ref(self)]
         self._shadow = np.zeros(size, dtype=np.uint8)  # pages are touched only where written
+        # 32-bit stores into the shadow without a numpy temporary (a FIFO pointer per command).
+        self._words = memoryview(self._shadow[: size // 4 * 4]).cast("I") \
+            if sys.byteorder == "little" else None
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._seqs: list[int] = []  # when each run was last written
@@ -383,8 +387,11 @@ class QtestMemory(Memory):
     def write32(self, offset: int, value: int) -> None:
         if offset & 3 or not 0 <= offset <= self.size - 4:
             return super().write32(offset, value)
-        self._shadow[offset: offset + 4] = np.frombuffer(
-            (int(value) & 0xFFFFFFFF).to_bytes(4, "little"), np.uint8)
+        if self._words is not None:
+            self._words[offset >> 2] = int(value) & 0xFFFFFFFF
+        else:
+            self._shadow[offset: offset + 4] = np.frombuffer(
+                (int(value) & 0xFFFFFFFF).to_bytes(4, "little"), np.uint8)
         self._mark(offset, offset + 4)
 
     def pending(self) -> int:

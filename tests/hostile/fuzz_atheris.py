@@ -21,9 +21,9 @@ with atheris.instrument_imports():
     from svga.errors import SVGAError
     from svga.qa.images import read_rgb
     from svga.qa.needle import read_needle
+    from svga.stream.items import read_binary
+    from svga.stream.script import parse_script
     from svga.tools.check import check_stream
-    from svga.tools.script import parse_script
-    from svga.tools.stream import read_binary
     from vmmouse.events import PointerInfo
     from vmmouse.hid import pointer_layout
     from vmmouse.protocol import decode_packet

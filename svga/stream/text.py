@@ -1,6 +1,6 @@
-"""Tools layer: a capture's text form, the command-script grammar of :mod:`svga.tools.script`
-with the lines a capture adds. Every command script is a capture in this form; these lines
-are new (docs/capture-format.md 'Text form')::
+"""Protocol layer (svga.stream): a capture's text form, the command-script grammar of
+:mod:`svga.stream.script` with the lines a capture adds. Every command script is a capture in
+this form; these lines are new (docs/capture-format.md 'Text form')::
 
     capture kind=qemu profile=qemu caps=0x3 fifo_caps=0x0 vram=16777216 fifo=65536 fb=16777216 \\
 max=2368x1770 start=0x0x0 start_us=0          # the header (optional; first item if given)
@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from svga import pixels as px
-from svga.captures.events import (
+from svga.errors import ProtocolError
+from svga.registers import FifoReg, Reg
+from svga.stream.capture import (
     DEVICE_KINDS,
     FORMAT_VERSION,
     PROFILE_NAMES,
@@ -44,10 +46,8 @@ from svga.captures.events import (
     fifo_reg_name,
     reg_name,
 )
-from svga.errors import ProtocolError
-from svga.registers import FifoReg, Reg
-from svga.tools.script import _LineError, format_event, parse_line
-from svga.tools.stream import Event, Position, StreamItem
+from svga.stream.items import Event, Position, StreamItem
+from svga.stream.script import _LineError, format_event, parse_line
 
 DEFAULT_PIXEL_LIMIT = 64 << 20
 """Largest pixel rectangle (bytes) a capture without a header's VRAM size may hold."""

@@ -1,9 +1,9 @@
-"""Tools layer: what a capture is made of, beside the events of :mod:`svga.tools.stream`.
+"""Protocol layer (svga.stream): what a capture is made of, beside the events of :mod:`svga.stream.items`.
 
-A capture is a :class:`Header` and a stream of :class:`~svga.tools.stream.StreamItem`. Its
-events are the stream's own (:class:`~svga.commands.Command`, :class:`~svga.tools.stream.Raw`,
-:class:`~svga.tools.stream.Mode`, :class:`~svga.tools.stream.Sync`,
-:class:`~svga.tools.stream.Refresh`, :class:`~svga.tools.stream.CursorMove`) and these:
+A capture is a :class:`Header` and a stream of :class:`~svga.stream.items.StreamItem`. Its
+events are the stream's own (:class:`~svga.commands.Command`, :class:`~svga.stream.items.Raw`,
+:class:`~svga.stream.items.Mode`, :class:`~svga.stream.items.Sync`,
+:class:`~svga.stream.items.Refresh`, :class:`~svga.stream.items.CursorMove`) and these:
 
 - :class:`RegWrite`: any other register write (ENABLE, CONFIG_DONE, CURSOR_ID, ...);
 - :class:`FifoRegWrite`: a write of a FIFO register other than the ring pointers (the cursor
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from svga.errors import SVGAError
 from svga.registers import FifoReg, Reg
-from svga.tools.stream import CursorMove, Mode, Position, StreamItem, Sync
+from svga.stream.items import CursorMove, Mode, Position, StreamItem, Sync
 
 FORMAT_VERSION = 1
 """The binary format's version (docs/capture-format.md 'Header')."""
@@ -147,7 +147,7 @@ def fifo_reg_name(index: int) -> str:
 
 def lint_stream(items: Iterable[StreamItem]) -> Iterator[StreamItem]:
     """The items :func:`svga.tools.check.check_stream` plays: FIFO and device events; a
-    SYNC register write is the stream's :class:`~svga.tools.stream.Sync`; pixels, frame
+    SYNC register write is the stream's :class:`~svga.stream.items.Sync`; pixels, frame
     markers, times and other register writes are left out."""
     for item in items:
         ev = item.event

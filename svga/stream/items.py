@@ -1,12 +1,13 @@
-"""Tools layer: a command stream as a sequence of (position, event), the common input of
-``svga check`` (and of the capture readers and replays to come).
+"""Protocol layer (svga.stream): a command stream as a sequence of (position, event), the one
+stream model of command scripts, captures, the recorder, ``svga check`` and the differential
+tests.
 
 A stream is what a driver does to the device in order: FIFO commands it writes (decoded
 :class:`svga.commands.Command` objects, or :class:`Raw` 32-bit words for what the command
 table cannot express: unknown ids, zero padding, a command split over several items) and
 device actions between them (:class:`Mode`, :class:`Sync`, :class:`Refresh`,
 :class:`CursorMove`). Each item carries a :class:`Position`: a line of a script
-(:mod:`svga.tools.script`) or a byte offset in a binary file of FIFO words.
+(:mod:`svga.stream.script`) or a byte offset in a binary file of FIFO words.
 
 :func:`normalize` turns a stream into what the device sees: all FIFO words in one run,
 decoded with :func:`svga.commands.decode` (the one command table, so no length is counted

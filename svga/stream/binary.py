@@ -1,4 +1,4 @@
-"""Tools layer: the binary capture format ``.svgacap`` (written down field by field in
+"""Protocol layer (svga.stream): the binary capture format ``.svgacap`` (written down field by field in
 docs/capture-format.md 'Binary form').
 
 A fixed 68-byte header with its own CRC32, then chunks, each ``type, length, CRC32,
@@ -23,7 +23,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from svga.captures.events import (
+from svga.commands import Command, decode
+from svga.errors import ProtocolError
+from svga.stream.capture import (
     DEVICE_KINDS,
     FORMAT_VERSION,
     PROFILE_NAMES,
@@ -36,10 +38,8 @@ from svga.captures.events import (
     RegWrite,
     Time,
 )
-from svga.captures.text import DEFAULT_PIXEL_LIMIT, _Bad, inflate
-from svga.commands import Command, decode
-from svga.errors import ProtocolError
-from svga.tools.stream import CursorMove, Mode, Position, Raw, Refresh, StreamItem, Sync
+from svga.stream.items import CursorMove, Mode, Position, Raw, Refresh, StreamItem, Sync
+from svga.stream.text import DEFAULT_PIXEL_LIMIT, _Bad, inflate
 
 MAGIC = b"SVGACAP\x00"
 HEADER = struct.Struct("<8sHHBBHIIIIIIIIIIQ")
@@ -111,6 +111,44 @@ def encode_event(ev: object, level: int = 6) -> bytes:
     if isinstance(ev, Time):
         return bytes([T_TIME]) + _U64.pack(ev.us)
     raise TypeError(f"{type(ev).__name__} has no record in a capture")
+
+
+def command_head(nwords: int) -> bytes:
+    """The first 5 bytes of a command record of ``nwords`` words (the words follow)."""
+    return bytes([T_CMD]) + _U32.pack(nwords)
+
+
+def raw_record(data: bytes | bytearray | memoryview) -> bytes:
+    """A raw-words record of little-endian FIFO words ``data``."""
+    return bytes([T_RAW]) + _U32.pack(len(data) // 4) + bytes(data)
+
+
+def pixels_record(x: int, y: int, width: int, height: int, data: bytes, key: bool = False,
+                  level: int = 6) -> bytes:
+    """A pixels record (:class:`Pixels` without making one): ``data`` is width*height*4 bytes."""
+    packed = zlib.compress(data, level)
+    return bytes([T_PIXELS]) + _PIXELS.pack(x, y, width, height, int(key), len(packed)) + packed
+
+
+def pixels_head(x: int, y: int, width: int, height: int, key: bool, zlen: int) -> bytes:
+    """The fields of a pixels record before its ``zlen`` bytes of zlib data."""
+    return bytes([T_PIXELS]) + _PIXELS.pack(x, y, width, height, int(key), zlen)
+
+
+def chunk(payload: bytes | bytearray) -> bytes:
+    """An events chunk: its 12-byte head (type, length, CRC32) and the payload."""
+    return CHUNK.pack(EVENTS_CHUNK, len(payload), zlib.crc32(payload, zlib.crc32(EVENTS_CHUNK))) + payload
+
+
+def create(path: str | Path, header: Header) -> BinaryIO:
+    """A new capture file with its header written (append chunks with :func:`chunk`)."""
+    try:
+        f = open(path, "wb")  # noqa: SIM115 - the caller closes it
+    except OSError as e:
+        raise CaptureError(f"cannot write {path}: {e.strerror or e}") from None
+    f.write(encode_header(header))
+    f.flush()
+    return f
 
 
 class CaptureWriter:

@@ -1,4 +1,4 @@
-"""Tools layer: the command-script text format, a stream (:mod:`svga.tools.stream`) written
+"""Protocol layer (svga.stream): the command-script text format, a stream (:mod:`svga.stream.items`) written
 by hand, and the format a capture's text dump prints.
 
 One item per line; ``#`` starts a comment; blank lines are ignored::
@@ -25,10 +25,10 @@ from collections.abc import Iterable
 
 from svga.commands import MAX_DATASIZE, Command, CommandSpec, decode, encode, spec_for
 from svga.errors import ProtocolError, SVGAError
-from svga.tools.stream import CursorMove, Event, Mode, Position, Raw, Refresh, StreamItem, Sync
+from svga.stream.items import CursorMove, Event, Mode, Position, Raw, Refresh, StreamItem, Sync
 
 ScriptItem = StreamItem
-"""A script line: its :class:`~svga.tools.stream.Position` (file and line) and its event."""
+"""A script line: its :class:`~svga.stream.items.Position` (file and line) and its event."""
 
 _MODE = re.compile(r"(\d+)x(\d+)(?:x(\d+))?", re.IGNORECASE)
 DEVICE_WORDS = ("mode", "sync", "refresh", "cursor", "raw")
