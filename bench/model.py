@@ -46,7 +46,7 @@ if __package__ in (None, ""):
 
 import numpy as np  # noqa: E402
 
-from bench.table import Row  # noqa: E402
+from bench.table import Row, markdown  # noqa: E402
 from svga.device import Device  # noqa: E402
 from svga.errors import SVGAError  # noqa: E402
 from svga.model import ModelTransport  # noqa: E402
@@ -276,12 +276,6 @@ def rows(quick: bool = False) -> list[Row]:
     return command_rows(30_000, 9) + big_rows(31)
 
 
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.model", description=__doc__.split("\n\n")[0],
@@ -294,13 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     except SVGAError as e:
         print(f"bench.model: error: {e}", file=sys.stderr)
         return 1
-    print("| figure | value | unit | limit | limit is | ratio | target | met |")
-    print("|---|---:|---|---:|---|---:|---:|---|")
-    for r in table:
-        ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
-        met = "—" if r.met is None else ("yes" if r.met else "no")
-        print(f"| {r.figure} | {_fmt(r.value)} | {r.unit} | {_fmt(r.limit)} | {r.limit_label} | {ratio} | "
-              f"{_fmt(r.target)} | {met} |")
+    print(markdown(table))
     return 0
 
 

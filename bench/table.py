@@ -45,3 +45,22 @@ class Row:
         d["ratio"] = self.ratio
         d["met"] = self.met
         return d
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def markdown(rows: list[Row]) -> str:
+    """The rows as one Markdown table (figure, value, unit, limit, what it is, ratio, target,
+    met): what a bench module's own ``main`` prints."""
+    out = ["| figure | value | unit | limit | limit is | ratio | target | met |",
+           "|---|---:|---|---:|---|---:|---:|---|"]
+    for r in rows:
+        ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
+        met = "—" if r.met is None else ("yes" if r.met else "no")
+        out.append(f"| {r.figure} | {_fmt(r.value)} | {r.unit} | {_fmt(r.limit)} | {r.limit_label} | "
+                   f"{ratio} | {_fmt(r.target)} | {met} |")
+    return "\n".join(out)
