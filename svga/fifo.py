@@ -507,39 +507,13 @@ class Fifo:
             values = (color, x, y, width, height)
         else:
             c = None
-        if c is not None and self._quick:
-            # send_values() inlined (one call less on the commonest commands).
-            n, nxt, stop = c.nbytes, self._next, self._stop
-            end = nxt + n
-            if (end < stop) if nxt < stop else (end < self.max or (end == self.max and stop > self.min)):
-                w = self._w
-                assert w is not None
-                w[_RESERVED] = n
-                try:
-                    c.struct.pack_into(self._b, nxt, c.id, *values)
-                except struct.error:
-                    w[_RESERVED] = 0
-                    self.write_command(self._values_error(c, cmd, values))
-                    return
-                if self.listener is not None:
-                    self.listener(self._b[nxt: end])  # type: ignore[index]
-                if end == self.max:
-                    end = self.min
-                w[_NEXT_CMD] = end
-                self._next = end
-                w[_RESERVED] = 0
-                return
         if c is None:
             for name, value in (("x", x), ("y", y), ("width", width), ("height", height), ("color", color)):
                 if value is not ABSENT:
                     fields[name] = value
             self.write_command(commands.encode(cmd, **fields))
             return
-        try:
-            data = c.struct.pack(c.id, *values)
-        except struct.error:
-            data = self._values_error(c, cmd, values)
-        self.write_command(data)
+        self._write_values(c, cmd, values)
 
     def send_values(self, cmd: int | str, *values: int) -> None:
         """Write a command without tails from its field values in table order:
@@ -549,6 +523,10 @@ class Fifo:
         if c is None or not c.fixed:
             c = commands.codec(cmd)  # raises for an unknown command
             raise ProtocolError(f"send_values takes commands without tails; {c.name} has tails")
+        self._write_values(c, cmd, values)
+
+    def _write_values(self, c: Any, cmd: int | str, values: tuple[Any, ...]) -> None:
+        """Write command ``c`` (a fixed-size codec) from its field values in table order."""
         if self._quick:
             # In place (kit: FIFO_CAP_RESERVE): packed straight into the ring when the room
             # up to MAX or STOP last seen is contiguous; anything else takes write_command.
