@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[all,test]'
+	-$(BIN)/python -m svga.native  # the compiled cores (svga/native.py); without a C compiler the Python code runs
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -12,7 +12,8 @@ after the other, in rounds:
 2. **plain Python** (bench/guest_plain.py): the same loops in a few dozen lines, no checks;
 3. **the driver** (bench/guest_driver.py): the same loops through the public API
    (``open_device("pci")``, ``Device.update``, ``Device.sync``, ``fifo.write_batch``,
-   ``commands.encode``).
+   ``commands.encode``), with the package's compiled cores built on the host beforehand
+   (:func:`build_native`; the guest job gets SVGA_NATIVE_DIR and SVGA_NATIVE=require).
 
 The three programs. Each sets the mode (1024x768x32), fills the framebuffer with its own
 background colour (:data:`BACKGROUND`) and UPDATEs it, drains the FIFO and signals the lab
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -153,6 +155,30 @@ def compile_c(workdir: Path) -> Path:
     return out
 
 
+def build_native(svga_root: Path) -> dict[str, str]:
+    """Build the compiled cores of ``svga_root``'s package on the host (svga/native.py, with the
+    host's compiler) and say where they are, so that the driver's program in the guest loads
+    them instead of building them under TCG: the guest sees the host's files at the same paths
+    (docs/lab.md 'Guest without a disk image: host root over 9p'), and its job gets
+    SVGA_NATIVE_DIR (the cache folder) and SVGA_NATIVE=require (a core that does not load is an
+    error, not a quiet fall-back to the Python code). {} when that package has no cores."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from svga import native\n"
+         "paths = {native.build(s).parent for s in native.sources()}\n"
+         "print(*paths, sep='\\n')"],
+        capture_output=True, text=True, check=False, cwd=str(svga_root),
+        env={**os.environ, "PYTHONPATH": str(svga_root), "SVGA_NATIVE": "require"})
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BenchError(f"building the compiled cores of {svga_root}/svga failed: {last}")
+    folders = proc.stdout.split()
+    if not folders:
+        return {}
+    if len(folders) != 1:
+        raise BenchError(f"the compiled cores went to several folders: {', '.join(folders)}")
+    return {"SVGA_NATIVE_DIR": folders[0], "SVGA_NATIVE": "require"}
+
+
 def expected_screen(program: str, last_batch: int) -> np.ndarray:
     """What a program leaves on screen, as (H, W, 3) RGB: its background, then the fills of
     its last encode-each batch."""
@@ -205,6 +231,8 @@ def run(plan: Plan = PLANS["full"], progress: Progress = _quiet, svga_root: str 
     res = GuestRun(plan, {p: [] for p in programs}, svga_root=str(svga_root), programs=programs)
     timeout = 120.0 + 4 * plan.window * (len(plan.sizes) + 2)
     envs = {p: {"PYTHONPATH": str(before if p == "before" else svga_root)} for p in programs}
+    native_env = build_native(Path(svga_root))
+    envs["driver"].update(native_env)
     # The guest sees the host's /tmp as it is
     # (docs/lab.md 'Guest without a disk image: host root over 9p').
     with tempfile.TemporaryDirectory(prefix="svga-guestbench-", dir="/tmp") as tmp:

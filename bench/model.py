@@ -16,10 +16,16 @@ piece over several FIFO runs, as on QEMU).
   1024x768 mode, beside a lean Python loop written here over the same words (they are turned
   into Python ints, decoded, their rectangles checked, the pixels written with numpy into a
   (768, 1024) uint32 array and the damage rectangle kept): what Python and numpy can do at
-  least, so the limit; target 1,000,000 commands/s for the mixed stream;
+  least, so the limit; target 1,000,000 commands/s for the mixed stream on the default path;
 - one RECT_FILL of 1920x1080 (ms, send + sync) beside numpy's fill of a (1080, 1920) uint32
   array; one RECT_COPY of 1920x540 (the top half onto the bottom half) beside numpy's copy of
   the same rows of the same array; target 1.5 times numpy's time, measured in this run.
+
+Each figure is measured twice side by side: on the default path, which is the fast path's
+compiled core (svga/model/fastpath.c) where it can be built, and on the fast path in Python
+alone (the core taken away, as ``SVGA_NATIVE=0`` does); the target is the default path's
+(docs/native.md 'Why a compiled core'). With ``SVGA_NATIVE=0`` or no C compiler there is no
+core, so only the Python rows are there, and the default row says so.
 
 Before timing, each stream runs once on a fresh device and its pixels are compared with the
 lean loop's (a numpy oracle written here, run on a copy of the same starting pixels), so a
@@ -49,7 +55,7 @@ import numpy as np  # noqa: E402
 from bench.table import Row, markdown  # noqa: E402
 from svga.device import Device  # noqa: E402
 from svga.errors import SVGAError  # noqa: E402
-from svga.model import ModelTransport  # noqa: E402
+from svga.model import ModelTransport, fastpath  # noqa: E402
 
 GROUP = "model"
 PROFILE = "qemu"
@@ -134,10 +140,25 @@ def lean(words: np.ndarray, fb: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 # -- the device -----------------------------------------------------------------------------------
 
-def device(mode: tuple[int, int]) -> Device:
+NATIVE, PYTHON = "compiled core", "Python fast path"
+"""The two fast paths a figure is measured on."""
+
+
+def paths() -> list[str]:
+    """The paths to measure: the compiled core (the default) where there is one, and Python."""
+    return [NATIVE, PYTHON] if fastpath.load_core() is not None else [PYTHON]
+
+
+def device(mode: tuple[int, int], path: str = NATIVE) -> Device:
     """A model device in ``mode``, its display refreshed once (the qemu profile then draws fills
-    and copies in the mode), with random pixels for copies to move."""
+    and copies in the mode), with random pixels for copies to move. ``path`` PYTHON takes the
+    fast path's compiled core away (what ``SVGA_NATIVE=0`` gives); NATIVE keeps the default."""
     dev = Device(ModelTransport(PROFILE))
+    fast = dev.transport.engine.fast  # type: ignore[attr-defined]
+    if path == NATIVE and fast.core is None:
+        raise BenchError("the compiled core was asked for but is not loaded")
+    if path == PYTHON:
+        fast.core = None
     dev.set_mode(*mode)
     dev.screenshot_array(cursor=False)  # a display refresh: QEMU adopts the mode's surface
     dev.framebuffer[:] = np.random.default_rng(1).integers(0, 1 << 24, size=(mode[1], mode[0]),
@@ -186,9 +207,9 @@ def sender(dev: Device, data: bytes) -> Callable[[], None]:
     return send_batch
 
 
-def verify(kind: str, data: bytes, mode: tuple[int, int]) -> None:
+def verify(kind: str, data: bytes, mode: tuple[int, int], path: str) -> None:
     """Run the stream once on a fresh device and compare pixels and damage with the lean loop's."""
-    dev = device(mode)
+    dev = device(mode, path)
     before = dev.read_vram().copy()
     sender(dev, data)()
     expected = before.copy()
@@ -196,10 +217,11 @@ def verify(kind: str, data: bytes, mode: tuple[int, int]) -> None:
     got = dev.read_vram()
     if not np.array_equal(got, expected):
         bad = int(np.count_nonzero(got != expected))
-        raise BenchError(f"{kind}: the model's pixels differ from numpy's in {bad} pixels")
+        raise BenchError(f"{kind} ({path}): the model's pixels differ from numpy's in {bad} pixels")
     kept = list(dev.transport.state.damage)  # type: ignore[attr-defined]  # the model keeps the last ones
     if not kept or kept != damage[-len(kept):]:
-        raise BenchError(f"{kind}: the model's damage rectangles differ from the lean loop's")
+        raise BenchError(f"{kind} ({path}): the model's damage rectangles differ from the lean loop's")
+    dev.close()
 
 
 def _cpu(fn: Callable[[], object]) -> float:
@@ -210,28 +232,44 @@ def _cpu(fn: Callable[[], object]) -> float:
 
 # -- the rows -------------------------------------------------------------------------------------
 
+def _label(path: str, chosen: list[str]) -> str:
+    if path == NATIVE:
+        return "default path: the compiled core"
+    if NATIVE in chosen:
+        return "Python fast path, as with SVGA_NATIVE=0"
+    return "default path: the Python fast path, no compiled core loaded"
+
+
 def command_rows(n: int, reps: int) -> list[Row]:
     width, height = SMALL_MODE
     figures = [("update", "UPDATE 1x1"), ("fill", f"RECT_FILL {SMALL}x{SMALL}"),
                ("copy", f"RECT_COPY {SMALL}x{SMALL}"), ("mixed", "UPDATE, RECT_FILL and RECT_COPY mixed")]
+    chosen = paths()
     out = []
     for kind, name in figures:
         data = stream(kind, n, width, height)
-        verify(kind, data, SMALL_MODE)
         words = np.frombuffer(data, dtype="<u4")
-        dev = device(SMALL_MODE)
-        send = sender(dev, data)
-        fb = dev.read_vram().copy()
-        model_s, lean_s = [], []
-        for _ in range(reps):
-            model_s.append(_cpu(send))
+        devs, sends = {}, {}
+        for path in chosen:
+            verify(kind, data, SMALL_MODE, path)
+            devs[path] = device(SMALL_MODE, path)
+            sends[path] = sender(devs[path], data)
+        fb = devs[chosen[0]].read_vram().copy()
+        model_s: dict[str, list[float]] = {path: [] for path in chosen}
+        lean_s = []
+        for _ in range(reps):  # the paths and the limit take turns
+            for path in chosen:
+                model_s[path].append(_cpu(sends[path]))
             lean_s.append(_cpu(lambda words=words, fb=fb: lean(words, fb)))
-        dev.close()
-        out.append(Row(GROUP, f"model: {n} {name} pre-encoded, fifo.write_words + sync (profile qemu, "
-                              f"{width}x{height})",
-                       n / statistics.median(model_s), "commands/s", n / statistics.median(lean_s),
-                       "a lean Python loop over the same words (decode, check, numpy draw)",
-                       target=MIXED_TARGET if kind == "mixed" else None))
+        limit = n / statistics.median(lean_s)
+        for path in chosen:
+            devs[path].close()
+            default = path == chosen[0]
+            out.append(Row(GROUP, f"model: {n} {name} pre-encoded, fifo.write_words + sync (profile qemu, "
+                                  f"{width}x{height}; {_label(path, chosen)})",
+                           n / statistics.median(model_s[path]), "commands/s", limit,
+                           "a lean Python loop over the same words (decode, check, numpy draw)",
+                           target=MIXED_TARGET if kind == "mixed" and default else None))
     return out
 
 
@@ -240,11 +278,12 @@ def big_rows(reps: int) -> list[Row]:
     half = height // 2
     fill = _FILL.pack(2, 0x00336699, 0, 0, width, height)
     copy = _COPY.pack(3, 0, 0, 0, half, width, half)
-    for kind, data in (("1080p fill", fill), ("1080p copy", copy)):
-        verify(kind, data, BIG_MODE)
-    dev = device(BIG_MODE)
+    chosen = paths()
+    for path in chosen:
+        for kind, data in (("1080p fill", fill), ("1080p copy", copy)):
+            verify(kind, data, BIG_MODE, path)
+    devs = {path: device(BIG_MODE, path) for path in chosen}
     array = np.random.default_rng(2).integers(0, 1 << 24, size=(height, width), dtype=np.uint32)
-    send_fill, send_copy = sender(dev, fill), sender(dev, copy)
 
     def numpy_fill() -> None:
         array[...] = 0x00336699
@@ -253,19 +292,26 @@ def big_rows(reps: int) -> list[Row]:
         array[half:] = array[:half]
 
     out = []
-    for name, send, limit, what in (
-            (f"RECT_FILL {width}x{height}", send_fill, numpy_fill, f"numpy fill of a ({height}, {width}) "
+    for name, data, limit, what in (
+            (f"RECT_FILL {width}x{height}", fill, numpy_fill, f"numpy fill of a ({height}, {width}) "
              "uint32 array"),
-            (f"RECT_COPY {width}x{half}", send_copy, numpy_copy, f"numpy copy of {half} rows of a "
+            (f"RECT_COPY {width}x{half}", copy, numpy_copy, f"numpy copy of {half} rows of a "
              f"({height}, {width}) uint32 array")):
-        model_s, numpy_s = [], []
+        sends = {path: sender(devs[path], data) for path in chosen}
+        model_s: dict[str, list[float]] = {path: [] for path in chosen}
+        numpy_s = []
         for _ in range(reps):
-            model_s.append(_cpu(send))
+            for path in chosen:
+                model_s[path].append(_cpu(sends[path]))
             numpy_s.append(_cpu(limit))
-        ms, lim = statistics.median(model_s) * 1e3, statistics.median(numpy_s) * 1e3
-        out.append(Row(GROUP, f"model: one {name}, send + sync (profile qemu, {width}x{height})", ms, "ms",
-                       lim, what, target=BIG_FACTOR * lim, higher_is_better=False))
-    dev.close()
+        lim = statistics.median(numpy_s) * 1e3
+        for path in chosen:
+            ms = statistics.median(model_s[path]) * 1e3
+            out.append(Row(GROUP, f"model: one {name}, send + sync (profile qemu, {width}x{height}; "
+                                  f"{_label(path, chosen)})", ms, "ms",
+                           lim, what, target=BIG_FACTOR * lim, higher_is_better=False))
+    for dev in devs.values():
+        dev.close()
     return out
 
 

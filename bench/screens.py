@@ -7,6 +7,9 @@ Place in the whole: a tool outside the installed package; :mod:`bench.run` colle
   golden plugin use) writing the screenshot's pixels to a file, beside Pillow writing the same
   pixels at ``compress_level=1`` (its fastest compressing level) in the same run; target 15 ms
   (issue "Fast paths", Deliver 3);
+- the model's readback alone (``dev.screenshot_array()``: the displayed 0x00RRGGBB words to an
+  RGB array), beside numpy making the same RGB array from the same words in three channel
+  copies (what the readback could cost);
 - the whole path on the model (``dev.screenshot_array()`` then the writer), no limit.
 
 The pixels are the demo pattern drawn on the model (gradient, bars, a checker block, copies:
@@ -68,16 +71,33 @@ def measure(quick: bool = False) -> dict[str, float]:
         def whole() -> None:
             write_png(ours, dev.screenshot_array())
 
+        def readback() -> None:
+            dev.screenshot_array()
+
+        words = np.array(dev.read_vram())  # the same pixels (the model shows VRAM; no cursor drawn)
+
+        def channels() -> np.ndarray:
+            rgb = np.empty(words.shape + (3,), dtype=np.uint8)
+            as_bytes = words.view(np.uint8).reshape(words.shape + (4,))  # B, G, R, 0 in memory
+            rgb[..., 0], rgb[..., 1], rgb[..., 2] = as_bytes[..., 2], as_bytes[..., 1], as_bytes[..., 0]
+            return rgb
+
         write_ours()
         write_pillow()
+        # The same picture but for the cursor, which the model draws in and VRAM does not hold.
+        if np.all(shot == channels(), axis=2).mean() < 0.99:
+            raise SystemExit("bench: the channel copies of VRAM are not the screenshot")
         for path in (ours, pil):
             if not np.array_equal(pyspng.load(path.read_bytes()), shot):
                 raise SystemExit(f"bench: {path.name} does not read back as the screenshot")
-        samples: dict[str, list[float]] = {"svga": [], "pillow": [], "whole": []}
+        samples: dict[str, list[float]] = {"svga": [], "pillow": [], "whole": [], "readback": [],
+                                           "channels": []}
         for _ in range(rounds):
             samples["svga"].append(_median_ms(write_ours, reps))
             samples["pillow"].append(_median_ms(write_pillow, reps))
             samples["whole"].append(_median_ms(whole, reps))
+            samples["readback"].append(_median_ms(readback, reps))
+            samples["channels"].append(_median_ms(channels, reps))
         sizes = {"svga_bytes": ours.stat().st_size, "pillow_bytes": pil.stat().st_size}
     return {k: statistics.median(v) for k, v in samples.items()} | sizes
 
@@ -88,6 +108,8 @@ def rows(quick: bool = False) -> list[Row]:
         Row("screenshot", f"{W}x{H} screenshot pixels to a PNG file, svga.qa.png "
             f"({m['svga_bytes'] // 1024} KiB)", m["svga"], "ms", m["pillow"],
             f"Pillow compress_level=1, same pixels ({m['pillow_bytes'] // 1024} KiB)", TARGET_MS, False),
+        Row("screenshot", f"{W}x{H} model screenshot_array() alone (the display's words to RGB)",
+            m["readback"], "ms", m["channels"], "numpy: the same words to RGB in three channel copies"),
         Row("screenshot", f"{W}x{H} model screenshot_array() + PNG file", m["whole"], "ms"),
     ]
 

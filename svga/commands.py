@@ -15,10 +15,12 @@ lines): the driver asks :func:`offered` before it sends a command, the software 
 it runs one, and the lint reports what a device does not offer; nobody gates by hand.
 
 Encoding is precomputed once per row (:class:`Codec`, :func:`codec`): the ``struct.Struct``
-of the fixed words and, for a command without tails, keyword-only ``pack``/``pack_into``
-functions made from the field names, so :func:`encode` builds no format per call. A value
-``struct`` refuses sends the call to the checked encoder, which names the field and the
-problem; :func:`encode_many` fills a numpy array with many commands of one kind.
+of the fixed words at import and, for a command without tails, keyword-only ``pack``/
+``pack_into`` functions made from the field names on the codec's first use, so :func:`encode`
+builds no format per call (UPDATE and RECT_FILL, whose fields are encode()'s named
+parameters, cost one dict lookup and ``struct.pack``). A value ``struct`` refuses sends the
+call to the checked encoder, which names the field and the problem; :func:`encode_many`
+fills a numpy array with many commands of one kind.
 """
 
 from __future__ import annotations
@@ -333,11 +335,22 @@ class Codec:
     They raise ``TypeError`` or ``KeyError`` (a missing or unknown field, a wrong count) or
     ``struct.error`` (a value that is not an integer or does not fit), which :func:`encode`
     turns into the checked encoder's one-line ProtocolError. Commands with tails have all
-    six None."""
+    six None.
+
+    The six functions are made on first use, all at once (:func:`_generate`: one
+    ``compile`` per command, most of what building every codec at import would cost), so
+    an import pays only for the ``struct.Struct`` of each row."""
 
     __slots__ = ("spec", "id", "name", "field_names", "struct", "nwords", "nbytes", "fixed",
                  "pack", "pack_into", "pack_values", "pack_values_into", "pack_dict", "pack_dict_into",
                  "_known")
+
+    pack: Callable[..., bytes] | None
+    pack_into: Callable[..., None] | None
+    pack_values: Callable[..., bytes] | None
+    pack_values_into: Callable[..., None] | None
+    pack_dict: Callable[[Mapping[str, object]], bytes] | None
+    pack_dict_into: Callable[..., None] | None
 
     def __init__(self, spec: CommandSpec) -> None:
         self.spec = spec
@@ -349,17 +362,25 @@ class Codec:
         self.nbytes = 4 * self.nwords
         self.fixed = not spec.tails
         self._known = frozenset(self.field_names) | {t.name for t in spec.tails}
-        self.pack: Callable[..., bytes] | None = None
-        self.pack_into: Callable[..., None] | None = None
-        self.pack_values: Callable[..., bytes] | None = None
-        self.pack_values_into: Callable[..., None] | None = None
-        self.pack_dict: Callable[[Mapping[str, object]], bytes] | None = None
-        self.pack_dict_into: Callable[..., None] | None = None
-        if self.fixed:
-            fns = _generate(self)
-            (self.pack, self.pack_into, self.pack_dict, self.pack_dict_into) = (
-                fns["pack"], fns["pack_into"], fns["pack_dict"], fns["pack_dict_into"])
-            self.pack_values, self.pack_values_into = fns["pack_values"], fns["pack_values_into"]
+        if not self.fixed:
+            for name in _PACK_FUNCTIONS:
+                setattr(self, name, None)
+        # A fixed command's six slots stay empty until __getattr__ fills them; its field
+        # names are checked now, so that a bad table row fails at import.
+        for n in self.field_names if self.fixed else ():
+            if not n.isidentifier() or keyword.iskeyword(n) or n.startswith("_"):
+                raise ValueError(f"field name {n!r} of {self.name} cannot be a parameter")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for an empty slot (or a name that is not an attribute at all).
+        if name not in _PACK_FUNCTIONS or not self.fixed:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        for fn_name, fn in _generate(self).items():
+            setattr(self, fn_name, fn)
+        return getattr(self, name)
+
+
+_PACK_FUNCTIONS = ("pack", "pack_into", "pack_dict", "pack_dict_into", "pack_values", "pack_values_into")
 
 
 def _generate(c: Codec) -> dict[str, Callable[..., object]]:
@@ -367,9 +388,6 @@ def _generate(c: Codec) -> dict[str, Callable[..., object]]:
     dataclasses make their __init__): a call is one frame and one struct call, with no
     loop over the fields."""
     names = c.field_names
-    for n in names:
-        if not n.isidentifier() or keyword.iskeyword(n) or n.startswith("_"):
-            raise ValueError(f"field name {n!r} of {c.name} cannot be a parameter")
     kwonly = ("*, " + ", ".join(names)) if names else ""
     args = "".join(f", {n}" for n in names)
     from_dict = "".join(f", _f[{n!r}]" for n in names)
@@ -395,7 +413,7 @@ def pack_values_into(_buf, _offset, *_v):
     ns: dict[str, object] = {"_pack": c.struct.pack, "_pack_into": c.struct.pack_into}
     exec(compile(src, f"<svga.commands {c.name}>", "exec"), ns)  # noqa: S102 - names from the table
     out: dict[str, Callable[..., object]] = {}
-    for name in ("pack", "pack_into", "pack_dict", "pack_dict_into", "pack_values", "pack_values_into"):
+    for name in _PACK_FUNCTIONS:
         fn = ns[name]
         fn.__qualname__ = f"{c.name}.{name}"  # type: ignore[attr-defined]
         out[name] = fn  # type: ignore[assignment]
@@ -407,14 +425,6 @@ CODECS: dict[int | str, Codec] = {}
 for _spec in COMMANDS:
     CODECS[int(_spec.id)] = CODECS[_spec.name] = Codec(_spec)
 del _spec
-
-
-_UPDATE = CODECS[int(Cmd.UPDATE)]
-_RECT_FILL = CODECS[int(Cmd.RECT_FILL)]
-_pack_update = _UPDATE.struct.pack
-_pack_fill = _RECT_FILL.struct.pack
-assert _UPDATE.field_names == ("x", "y", "width", "height")
-assert _RECT_FILL.field_names == ("color", "x", "y", "width", "height")
 
 
 def codec(cmd: int | str) -> Codec:
@@ -435,23 +445,40 @@ def encode(cmd: int | str, /, *, x: Any = ABSENT, y: Any = ABSENT, width: Any = 
     fields call for (zero-padded to a whole word here). ``x``, ``y``, ``width``, ``height``
     and ``color`` are named parameters only for speed (UPDATE's and RECT_FILL's fields then
     need no keyword dict): they are fields like any other."""
-    c = CODECS.get(cmd)  # type: ignore[call-overload]
     if not fields:
-        if c is _UPDATE:
-            if color is ABSENT:
-                try:
-                    return _pack_update(1, x, y, width, height)
-                except struct.error:
-                    pass  # the checked encoder below says which field and why
-        elif c is _RECT_FILL:
-            try:
-                return _pack_fill(2, color, x, y, width, height)
-            except struct.error:
-                pass
-    _gather(fields, x, y, width, height, color)
-    if c is not None and c.pack_dict is not None:
+        # UPDATE and RECT_FILL, the commands whose fields are exactly the named ones: one
+        # dict lookup (KeyError for any other command) and the row's struct.pack, whose
+        # refusal (struct.error: a missing, non-integer or out-of-range field) sends the
+        # call to the checked encoder below for its message.
         try:
-            return c.pack_dict(fields)
+            if color is ABSENT:
+                return _RECT_PACK[cmd](_RECT_ID, x, y, width, height)
+            return _COLOR_RECT_PACK[cmd](_COLOR_RECT_ID, color, x, y, width, height)
+        except (KeyError, struct.error):
+            pass
+    return _encode_general(cmd, fields, x, y, width, height, color)
+
+
+def _by_fields(names: tuple[str, ...]) -> tuple[dict[int | str, Callable[..., bytes]], int]:
+    """({id and name: struct.pack}, id) of the one fixed command whose fields are ``names``."""
+    (c,) = (c for c in {id(c): c for c in CODECS.values()}.values() if c.fixed and c.field_names == names)
+    return {c.id: c.struct.pack, c.name: c.struct.pack}, c.id
+
+
+_RECT_PACK, _RECT_ID = _by_fields(("x", "y", "width", "height"))
+_COLOR_RECT_PACK, _COLOR_RECT_ID = _by_fields(("color", "x", "y", "width", "height"))
+
+
+def _encode_general(cmd: int | str, fields: dict[str, Any], x: Any, y: Any, width: Any, height: Any,
+                    color: Any) -> bytes:
+    """encode() of everything but its first two cases: the codec's generated ``pack_dict``
+    for a fixed command, else (tails, or anything ``pack_dict`` refuses) the checked
+    encoder."""
+    _gather(fields, x, y, width, height, color)
+    c = CODECS.get(cmd)  # type: ignore[call-overload]
+    if c is not None and c.fixed:
+        try:
+            return c.pack_dict(fields)  # type: ignore[misc]
         except (TypeError, KeyError, struct.error):
             pass
     return _encode_checked(c.spec if c is not None else spec_for(cmd), fields)
@@ -515,7 +542,86 @@ def encode_many(cmd: int | str, count: int | None = None, **fields: object) -> n
     ``encode_many("RECT_FILL", color=colors, x=xs, y=ys, width=8, height=8)`` is
     ``b"".join(encode("RECT_FILL", ...) for each row)`` as an array, with the same checks
     (every field given, no unknown one, integers that fit 32 bits; signed fields as two's
-    complement), made on whole arrays; hand it to ``Fifo.write_words``."""
+    complement), made on whole arrays; hand it to ``Fifo.write_words``.
+
+    Speed: where the compiled core (svga/commands.c, built by :mod:`svga.native`) loads, the
+    usual call (Python ints and 1-D numpy integer arrays, at most eight fields) is one pass
+    in C, which in a TCG guest costs a small fraction of the numpy calls (issue 19); anything
+    else, and any call the core refuses (a value out of range, a wrong length), runs the
+    Python code below, which gives the same array or raises the one-line error."""
+    core = _MANY_CORE[0] if _MANY_CORE else _many_core()
+    if core is not None:
+        try:
+            plan = _MANY_PLANS[cmd]
+        except (KeyError, TypeError):
+            plan = _many_plan(cmd)
+        if plan is not None:
+            box: list[Any] = [None]
+            if not core(box, fields, plan[0], count, plan[1]):
+                return box[0]  # type: ignore[no-any-return]
+    return _encode_many_py(cmd, count, **fields)
+
+
+_MANY_CORE: list[Callable[..., int] | None] = []
+"""The compiled core's entry point once looked for (None: the Python code runs alone)."""
+_MANY_PLANS: dict[object, tuple[tuple[str, ...], bytes] | None] = {}
+"""Per command id or name: its field names and the plan svga/commands.c reads (its plan_t: word
+count, id, which fields are signed), or None for a command the core does not take."""
+
+
+def _many_plan(cmd: object) -> tuple[tuple[str, ...], bytes] | None:
+    try:
+        c = CODECS.get(cmd)  # type: ignore[call-overload]
+    except TypeError:
+        return None  # unhashable: the Python code names the problem
+    if c is None or not c.fixed or len(c.field_names) > 8:
+        return None
+    signed = sum(1 << j for j, f in enumerate(c.spec.fields) if f.signed)
+    plan = (c.field_names, struct.pack("<iII", c.nwords, c.id, signed))
+    _MANY_PLANS[cmd] = plan
+    return plan
+
+
+def _many_core() -> Callable[..., int] | None:
+    """Load svga/commands.c (docs/native.md 'Building'), set it up, and check it on a sample
+    of several array kinds against the Python code; where any of that fails the Python code
+    runs alone."""
+    import ctypes
+    from pathlib import Path
+
+    from svga import native
+
+    fn: Callable[..., int] | None = None
+    py: ctypes.PyDLL | None = None
+    lib = native.load(Path(__file__).with_name("commands.c"))
+    if lib is not None:
+        try:
+            py = ctypes.PyDLL(lib._name)  # keeps the GIL: the core calls the Python C API
+        except OSError:
+            py = None  # a python that does not export its C API to loaded libraries
+    if py is not None:
+        obj = ctypes.py_object
+        setup = py.svga_setup
+        setup.argtypes, setup.restype = [obj] * 5, ctypes.c_int64
+        setup(int, np.ndarray, None, np.empty, np.dtype("<u4"))
+        enc = py.svga_encode_many
+        enc.argtypes, enc.restype = [obj, obj, obj, obj, ctypes.c_char_p], ctypes.c_int64
+        i = np.arange(7, dtype=np.int64)
+        sample: dict[str, object] = {"color": i * 0x01020304, "x": (i * 3).astype(np.uint16), "y": 5,
+                                     "width": i[::-1] + 1, "height": (i + 2).astype(np.uint32)}
+        plan = _many_plan("RECT_FILL")
+        box: list[Any] = [None]
+        want = _encode_many_py("RECT_FILL", **sample)
+        if plan is not None and enc(box, sample, plan[0], None, plan[1]) == 0 \
+                and isinstance(box[0], np.ndarray) and box[0].shape == want.shape \
+                and box[0].dtype == want.dtype and bool((box[0] == want).all()):
+            fn = enc
+    _MANY_CORE.append(fn)
+    return fn
+
+
+def _encode_many_py(cmd: int | str, count: int | None = None, **fields: object) -> np.ndarray:
+    """encode_many in Python and numpy: every case, every error; the compiled core's oracle."""
     c = codec(cmd)
     spec = c.spec
     if not c.fixed:

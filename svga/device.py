@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,32 @@ _UPDATE = int(commands.Cmd.UPDATE)
 _RECT_FILL = int(commands.Cmd.RECT_FILL)
 _RECT_COPY = int(commands.Cmd.RECT_COPY)
 _pack_update = commands.codec(_UPDATE).struct.pack  # the command table's layout, made once
+_FILL_CORE: list[Any] = []
+"""The maker of Device.fill's compiled cores (svga/device.c), once loaded; [None]: not used."""
+
+
+def _fill_core_maker() -> Any:
+    """Load svga/device.c once (docs/native.md 'Building'): its svga_fill_core, which makes one
+    core per framebuffer and FIFO, or None (no compiler, SVGA_NATIVE=0, a big-endian machine, a
+    python that does not export its C API): then Device.fill's Python code runs alone."""
+    if _FILL_CORE:
+        return _FILL_CORE[0]
+    import ctypes
+    import sys
+    from pathlib import Path
+
+    from svga import native
+
+    make = None
+    lib = native.load(Path(__file__).with_name("device.c")) if sys.byteorder == "little" else None
+    if lib is not None:
+        try:
+            make = ctypes.PyDLL(lib._name).svga_fill_core  # keeps the GIL: the core is Python C API
+            make.argtypes, make.restype = [ctypes.py_object] * 2, ctypes.py_object
+        except (OSError, AttributeError):
+            make = None
+    _FILL_CORE.append(make)
+    return make
 
 
 @dataclass(frozen=True)
@@ -326,6 +353,62 @@ class Device:
 
     def update(self, x: int = 0, y: int = 0, width: int | None = None, height: int | None = None) -> None:
         """Show a rectangle of the framebuffer (all of it by default): SVGA_CMD_UPDATE."""
+        # The commonest call in as few steps as give the same results (issue 19: each line costs
+        # about a microsecond in a TCG guest): one test that a mode is set, the sizes given and the
+        # rectangle non-empty and inside it, then the pre-bound in-place writer; anything else (and
+        # every error) takes _update_general.
+        mode = self.mode
+        if mode is None or self._closed or width is None or height is None or x < 0 or y < 0 \
+                or width <= 0 or height <= 0 or x + width > mode.width or y + height > mode.height \
+                or self._shadow:
+            self._update_general(x, y, width, height)
+            return
+        try:
+            put = self._update_put
+        except AttributeError:
+            put = self._update_put = self._update_writer()
+        if not put(x, y, width, height):
+            self._update_send(x, y, width, height)
+
+    def _update_writer(self) -> Any:
+        """For :meth:`update`, made once (the FIFO object never changes): ``put(x, y, w, h)``
+        writes the UPDATE in place and returns True when the FIFO is mapped, has no commit
+        listener, no open reservation and no FIFO_CAP_RESERVE, and the room up to MAX (or STOP)
+        last seen holds the command contiguously, keeping one dword free; else it writes nothing
+        (or, on a value the layout cannot pack, only bytes past NEXT_CMD) and returns False. The
+        same words in the same place with one NEXT_CMD update as :meth:`Fifo.write_words`' usual
+        case: the whole command first, then NEXT_CMD (docs/qemu-7.2.md 'Reserve and commit')."""
+        fifo = self.fifo
+        b, w = fifo._b, fifo._w
+        codec = commands.codec(_UPDATE)
+        if b is None or w is None:
+            def never(x: int, y: int, width: int, height: int) -> bool:
+                return False
+            return never
+        pack_into, size, lo, hi = codec.struct.pack_into, codec.nbytes, fifo.min, fifo.max
+        next_cmd = int(FifoReg.NEXT_CMD)
+
+        def put(x: int, y: int, width: int, height: int) -> bool:
+            nxt = fifo._next
+            stop = fifo._stop
+            end = nxt + size
+            if fifo.listener is None and fifo._reserved is None and not fifo._reserveable and (
+                    (end < stop) if nxt < stop else (end < hi or (end == hi and stop > lo))):
+                try:
+                    pack_into(b, nxt, _UPDATE, x, y, width, height)
+                except struct.error:
+                    return False  # the general path names the bad field
+                if end == hi:
+                    end = lo
+                w[next_cmd] = end
+                fifo._next = end
+                return True
+            return False
+        return put
+
+    def _update_general(self, x: int, y: int, width: int | None, height: int | None) -> None:
+        """:meth:`update` for every case but the commonest: default sizes, a shadowed
+        framebuffer, an empty rectangle, and the errors."""
         mode = self.mode
         if mode is None or self._closed:
             mode = self._need_mode()  # raises
@@ -337,11 +420,22 @@ class Device:
             return
         if self._shadow:
             self._upload(x, y, w, h)
+        self._update_send(x, y, w, h)
+
+    def _update_send(self, x: int, y: int, w: int, h: int) -> None:
+        """Send UPDATE x, y, w, h through the FIFO's general paths."""
         try:
             data = _pack_update(_UPDATE, x, y, w, h)
         except struct.error:
             data = commands.encode(_UPDATE, x=x, y=y, width=w, height=h)  # names the bad field
-        self.fifo.write_command(data)
+        fifo = self.fifo
+        if fifo.listener is None:
+            # One copy and one NEXT_CMD update, as every batch is written (Fifo.write_words):
+            # the device never sees part of the command. The cheapest send in a TCG guest
+            # (issue 19); with a commit listener (a capture), the kit's commit as it records it.
+            fifo.write_words(data)
+        else:
+            fifo.write_command(data)
 
     def _use_accel(self, cmd: int) -> bool:
         accel = self.accel
@@ -356,33 +450,74 @@ class Device:
 
     def fill(self, color: int, x: int, y: int, width: int, height: int) -> None:
         """Fill a rectangle with a 0x00RRGGBB colour."""
+        # The commonest call first, in as few steps as give the same results: one test that the
+        # mode is set and the rectangle non-empty and inside it (an or-chain: cheaper than chained
+        # comparisons); the full checks (and their errors, and the empty rectangle's return) when
+        # that test fails.
         mode = self.mode
-        if mode is None or self._closed:
-            self._need_mode()  # raises
-        elif width < 0 or height < 0 or x < 0 or y < 0 or x + width > mode.width or y + height > mode.height:
-            self._check_rect("fill", x, y, width, height)  # raises
-        if width == 0 or height == 0:
-            return
-        accel = self.accel  # _use_accel() inlined: off, else (on or auto on the extended FIFO) if offered
-        if accel != "off" and (accel == "on" or self._extended) and (
-                self._fill_offered if self._fill_epoch == self.fifo.offers_epoch else self._offers_fill()):
-            self.fifo.send_values(_RECT_FILL, color & 0xFFFFFFFF, x, y, width, height)
+        if mode is None or self._closed or x < 0 or y < 0 or width <= 0 or height <= 0 \
+                or x + width > mode.width or y + height > mode.height:
+            self._check_rect("fill", x, y, width, height)  # raises: no mode, closed, or outside it
+            if width == 0 or height == 0:
+                return
+        fifo = self.fifo
+        # _use_accel() inlined, the offer first (not offered: the CPU draws, whatever accel says),
+        # then accel: off, else on, or auto on the extended FIFO.
+        if (self._fill_offered if self._fill_epoch == fifo.offers_epoch else self._offers_fill()) and (
+                self.accel == "on" or (self.accel != "off" and self._extended)):
+            fifo.send_values(_RECT_FILL, color & 0xFFFFFFFF, x, y, width, height)
             self._device_draws = True
             if self._shadow:
                 self._reread(x, y, width, height)
             return
         if self._device_draws:
             self._settle()  # the device may still be drawing (docs/svga-kit.md 'Sync before CPU drawing')
-        fb = self._fb
-        assert fb is not None
-        fb[y: y + height, x: x + width] = color & 0xFFFFFFFF
+        # The compiled core (svga/device.c): the fill and the in-place UPDATE in one call, where
+        # the framebuffer and the FIFO are plain mapped memory; it writes nothing when it does not
+        # take the call, and the Python lines below then run (docs/native.md 'Same results').
+        core = self._fill_core if self._fill_core_fb() is self._fb else self._bind_fill_core()
+        if core is not None and fifo.fill_update(core, color, x, y, width, height):
+            return
+        # ndarray.fill of the view: the scalar goes in raw, without setitem's broadcasting. (A
+        # mode is set, so the framebuffer is mapped.)
+        self._fb[y: y + height, x: x + width].fill(color & 0xFFFFFFFF)  # type: ignore[index]
         if self._shadow:
             self._upload(x, y, width, height)
+        fifo.send_update(x, y, width, height)  # names a bad field as commands.encode does
+
+    # Device.fill's compiled core, bound to this device's framebuffer and FIFO memory: made
+    # again whenever the framebuffer array changes (a new mode, close), and None where the core
+    # is not used (no core, a shadow framebuffer, memory that is not plainly addressable). The
+    # framebuffer is held by a weak reference, so that close() still lets its mapping go; the
+    # FIFO's bytes view (Fifo._b, the one its Python paths write) lives as long as the Fifo.
+    _fill_core: Any = None
+    _fill_core_fb: Any = staticmethod(lambda: False)
+
+    def _bind_fill_core(self) -> Any:
+        """Bind the compiled core (svga/device.c) to the framebuffer and the FIFO memory, where
+        both are mapped little-endian memory; None otherwise."""
+        fb, mode, fifo = self._fb, self.mode, self.fifo
+        self._fill_core_fb, self._fill_core = weakref.ref(fb) if fb is not None else (lambda: False), None
+        make = _fill_core_maker()
+        if make is None or fb is None or mode is None or self._shadow or fifo._b is None:
+            return None
+        ring = np.frombuffer(fifo._b, np.uint8)
+        if fb.dtype != np.dtype("<u4") or fb.ndim != 2 or fb.strides[1] != 4 or fb.strides[0] % 4 \
+                or not fb.flags.writeable or fb.ctypes.data % 4 or fb.shape[0] != mode.height \
+                or mode.width > fb.shape[1]:
+            return None
+        if ring is None or ring.dtype != np.uint8 or ring.ndim != 1 or not ring.flags.c_contiguous \
+                or not ring.flags.writeable or ring.ctypes.data % 4:
+            return None
+        size = len(ring)  # whole words, at most the memory's size (svga/fifo.py _word_views)
+        ctx = struct.pack("<8q", fb.ctypes.data, fb.strides[0] // 4, mode.width, mode.height,
+                          ring.ctypes.data, size, fifo.min, fifo.max)
         try:
-            data = _pack_update(_UPDATE, x, y, width, height)
-        except struct.error:
-            data = commands.encode(_UPDATE, x=x, y=y, width=width, height=height)  # names the bad field
-        self.fifo.write_command(data)
+            core = make(ctx, int)
+        except (ValueError, OSError):
+            return None
+        self._fill_core = core
+        return core
 
     def _offers_fill(self) -> bool:
         """fifo.offers(RECT_FILL), kept until the FIFO is initialised again."""

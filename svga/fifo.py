@@ -88,6 +88,8 @@ _CAP_RESERVE = int(FifoCap.RESERVE)
 _CAP_FENCE = int(FifoCap.FENCE)
 _CODECS = commands.CODECS
 _UPDATE = _CODECS[int(commands.Cmd.UPDATE)]
+_UPDATE_ID, _UPDATE_BYTES = _UPDATE.id, _UPDATE.nbytes  # Fifo.send_update's pre-bound pieces
+_pack_update_into = _UPDATE.struct.pack_into
 _RECT_FILL = _CODECS[int(commands.Cmd.RECT_FILL)]
 ABSENT = commands.ABSENT
 _STRUCT_ERRORS = (TypeError, KeyError, struct.error)
@@ -133,6 +135,14 @@ class Fifo:
     or of the caller's buffer, valid during the call only: copy what you keep. Pointer
     set-up (:meth:`init`, :meth:`restart_at`) commits nothing and calls nothing. Without a
     listener the cost is one ``if`` per commit.
+
+    **Whole commits.** A listener with a true attribute ``whole_commits`` (on a method: its
+    function's, ``Class.method.whole_commits = True``) asks for one call per commit even where
+    the kit commits a word at a time (no FIFO_CAP_RESERVE, the bounce buffer: :meth:`commit`,
+    :meth:`write_command`, :meth:`send`): it is called once with every word of that commit,
+    before the first of its NEXT_CMD writes, when none of those words is in FIFO memory yet (a
+    recorder keeps the words it is handed and has no use for one call a word). Every other
+    commit reaches it as above.
     """
 
     def __init__(self, regs: RegisterFile, mem: Memory, caps: Cap, mem_regs: int = 0,
@@ -371,9 +381,14 @@ class Fifo:
 
     def _commit_words(self, data: bytes | memoryview) -> None:
         """Slowest path (no FIFO_CAP_RESERVE, more than one dword): one dword at a time,
-        NEXT_CMD following each, so the device never has to keep uncommitted data."""
+        NEXT_CMD following each, so the device never has to keep uncommitted data. The
+        listener hears each word before its NEXT_CMD write, or, marked ``whole_commits``, all
+        of them once before the first (see :class:`Fifo`)."""
         nxt, mx, mn = self._next, self.max, self.min
         listener = self.listener
+        if listener is not None and getattr(listener, "whole_commits", False):
+            listener(data)
+            listener = None
         w = self._w
         if w is not None and listener is None:
             for v in memoryview(data).cast("I"):
@@ -506,13 +521,37 @@ class Fifo:
         elif c is _RECT_FILL and not fields:
             values = (color, x, y, width, height)
         else:
-            c = None
-        if c is None:
             for name, value in (("x", x), ("y", y), ("width", width), ("height", height), ("color", color)):
                 if value is not ABSENT:
                     fields[name] = value
             self.write_command(commands.encode(cmd, **fields))
             return
+        if self._quick:
+            # _write_values' in-place case, inlined (the commonest call of all).
+            nxt, stop = self._next, self._stop
+            end = nxt + c.nbytes
+            if (end < stop) if nxt < stop else (end < self.max or (end == self.max and stop > self.min)):
+                w = self._w
+                assert w is not None
+                w[_RESERVED] = end - nxt
+                try:
+                    # Named arguments, not *values: a star call costs as much as the packing.
+                    if c is _UPDATE:
+                        c.struct.pack_into(self._b, nxt, c.id, x, y, width, height)
+                    else:
+                        c.struct.pack_into(self._b, nxt, c.id, color, x, y, width, height)
+                except struct.error:
+                    w[_RESERVED] = 0
+                    self.write_command(self._values_error(c, cmd, values))
+                    return
+                if self.listener is not None:
+                    self.listener(self._b[nxt: end])  # type: ignore[index]
+                if end == self.max:
+                    end = self.min
+                w[_NEXT_CMD] = end
+                self._next = end
+                w[_RESERVED] = 0
+                return
         self._write_values(c, cmd, values)
 
     def send_values(self, cmd: int | str, *values: int) -> None:
@@ -523,10 +562,89 @@ class Fifo:
         if c is None or not c.fixed:
             c = commands.codec(cmd)  # raises for an unknown command
             raise ProtocolError(f"send_values takes commands without tails; {c.name} has tails")
+        if self._quick:
+            # _write_values' in-place case, inlined (Device.fill, update and copy call this).
+            nxt, stop = self._next, self._stop
+            end = nxt + c.nbytes
+            if (end < stop) if nxt < stop else (end < self.max or (end == self.max and stop > self.min)):
+                w = self._w
+                assert w is not None
+                w[_RESERVED] = end - nxt
+                try:
+                    # The usual field counts without a star call (which costs more than the packing).
+                    k, b = len(values), self._b
+                    if k == 4:
+                        c.struct.pack_into(b, nxt, c.id, values[0], values[1], values[2], values[3])
+                    elif k == 6:
+                        c.struct.pack_into(b, nxt, c.id, values[0], values[1], values[2], values[3],
+                                           values[4], values[5])
+                    elif k == 5:
+                        c.struct.pack_into(b, nxt, c.id, values[0], values[1], values[2], values[3],
+                                           values[4])
+                    else:
+                        c.struct.pack_into(b, nxt, c.id, *values)
+                except struct.error:
+                    w[_RESERVED] = 0
+                    self.write_command(self._values_error(c, cmd, values))
+                    return
+                if self.listener is not None:
+                    self.listener(self._b[nxt: end])  # type: ignore[index]
+                if end == self.max:
+                    end = self.min
+                w[_NEXT_CMD] = end
+                self._next = end
+                w[_RESERVED] = 0
+                return
         self._write_values(c, cmd, values)
 
+    def send_update(self, x: int, y: int, width: int, height: int) -> None:
+        """``send_values("UPDATE", x, y, width, height)`` for the driver's per-call hot path
+        (:meth:`svga.device.Device.fill`): the same room and wrap checks, the same in-place
+        write under FIFO_CAP_RESERVE (RESERVED, the words, NEXT_CMD, RESERVED back to 0:
+        docs/qemu-7.2.md 'Reserve and commit'), the same listener call and the same errors,
+        with the codec's pieces bound once in this module instead of looked up per call.
+        Anything else (no FIFO_CAP_RESERVE, a reservation open, no contiguous room, unmapped
+        memory) takes the general path of :meth:`send_values`."""
+        if self._quick:
+            nxt = self._next
+            stop = self._stop
+            end = nxt + _UPDATE_BYTES
+            if (end < stop) if nxt < stop else (end < self.max or (end == self.max and stop > self.min)):
+                w = self._w  # mapped: _quick says so
+                w[_RESERVED] = _UPDATE_BYTES
+                try:
+                    _pack_update_into(self._b, nxt, _UPDATE_ID, x, y, width, height)
+                except struct.error:
+                    w[_RESERVED] = 0
+                    self.write_command(self._values_error(_UPDATE, _UPDATE_ID, (x, y, width, height)))
+                    return
+                if self.listener is not None:
+                    self.listener(self._b[nxt: end])  # type: ignore[index]
+                if end == self.max:
+                    end = self.min
+                w[_NEXT_CMD] = end
+                self._next = end
+                w[_RESERVED] = 0
+                return
+        self._write_values(_UPDATE, _UPDATE_ID, (x, y, width, height))
+
+    def fill_update(self, core: Callable[..., int], color: int, x: int, y: int, width: int,
+                    height: int) -> bool:
+        """Device.fill's compiled core (svga/device.c, docs/native.md): the rectangle's CPU fill
+        and :meth:`send_update`'s in-place UPDATE in one call, where send_update would write it
+        in place (FIFO_CAP_RESERVE, no reservation open, mapped memory) and no listener is set.
+        True when the core did both; False when it wrote nothing (no room before STOP or MAX,
+        an argument that is not a plain int, ...), and the caller's Python code then runs."""
+        if self._quick and self.listener is None:
+            end = core(self._next, self._stop, color, x, y, width, height)
+            if end >= 0:
+                self._next = end
+                return True
+        return False
+
     def _write_values(self, c: Any, cmd: int | str, values: tuple[Any, ...]) -> None:
-        """Write command ``c`` (a fixed-size codec) from its field values in table order."""
+        """Write command ``c`` (a fixed-size codec) from its field values in table order
+        (:meth:`send` and :meth:`send_values` make its in-place case themselves)."""
         if self._quick:
             # In place (kit: FIFO_CAP_RESERVE): packed straight into the ring when the room
             # up to MAX or STOP last seen is contiguous; anything else takes write_command.
@@ -615,15 +733,20 @@ class Fifo:
             return 0
         if self._reserved is not None:
             raise ProtocolError("FIFO write_batch before the previous commit")
-        total = sum(map(len, pending))
+        # One join (which sums the lengths itself), then one copy when it fits.
+        blob = pending[0] if len(pending) == 1 and type(pending[0]) is bytes else b"".join(pending)
+        total = len(blob)
         if total % 4:
             raise ProtocolError("a batched command is not a whole number of words")
         if total <= self._free_bytes(self._stop):
             # The usual case: everything fits the room last seen, one run.
-            one = pending[0] if len(pending) == 1 else None
-            self._commit_run(one if type(one) is bytes else b"".join(pending), total)
+            self._commit_run(blob, total)
             return total
+        # More than the room: runs of whole commands, each a slice of the one joined blob.
         ends = list(accumulate(map(len, pending)))
+        if ends[-1] != total:  # an item whose len() is not its size in bytes (a cast memoryview)
+            ends = list(accumulate(memoryview(c).nbytes for c in pending))
+        mv = memoryview(blob)
         done = 0  # bytes of pending already written
         i = 0
         rounds = 0
@@ -635,18 +758,16 @@ class Fifo:
             else:
                 j = bisect_right(ends, done + free, lo=i)  # whole commands that fit
             if j == i:
-                if len(pending[i]) >= self.ring_bytes:
-                    raise ProtocolError(
-                        f"command of {len(pending[i])} bytes is larger than the FIFO ring"
-                    )
+                big = ends[i] - done
+                if big >= self.ring_bytes:
+                    raise ProtocolError(f"command of {big} bytes is larger than the FIFO ring")
                 _, fresh, rounds = self._more_room(fresh, rounds)
                 continue
             rounds, fresh = 0, False
-            blob = pending[i] if j == i + 1 and type(pending[i]) is bytes else b"".join(pending[i:j])
             size = ends[j - 1] - done
             if size % 4:
                 raise ProtocolError("a batched command is not a whole number of words")
-            self._commit_run(blob, size)
+            self._commit_run(mv[done: done + size], size)
             done += size
             i = j
         return total
@@ -660,6 +781,32 @@ class Fifo:
         update), else the largest prefix of whole commands that fits (rows of a 2-D array;
         in 1-D words, found from the command table), then the rest once the device made
         room. Returns the number of bytes written."""
+        # The usual case, in as few steps (issue 19): bytes, or native uint32 words
+        # C-contiguous, fitting the room last seen up to MAX, no listener: one copy and one
+        # NEXT_CMD update, as below.
+        if type(words) is bytes:
+            data: Any = words
+        elif type(words) is np.ndarray:
+            mv = memoryview(words)
+            data = mv.cast("B") if mv.format == "I" and 0 < mv.ndim <= 2 and mv.c_contiguous else None
+        else:
+            data = None
+        b = self._b
+        if data is not None and b is not None and self.listener is None and self._reserved is None:
+            total, nxt, ring = len(data), self._next, self.ring_bytes
+            end = nxt + total
+            if 0 < total <= ring - (nxt - self._stop) % ring - 4 and end <= self.max and not total & 3:
+                w = self._w
+                if self._reserveable:
+                    w[_RESERVED] = total  # type: ignore[index]
+                b[nxt: end] = data
+                if end == self.max:
+                    end = self.min
+                w[_NEXT_CMD] = end  # type: ignore[index]
+                self._next = end
+                if self._reserveable:
+                    w[_RESERVED] = 0  # type: ignore[index]
+                return total
         rows = 0
         if isinstance(words, np.ndarray):
             if words.dtype != np.dtype("<u4"):
@@ -754,49 +901,51 @@ class Fifo:
         most 1023 commands; VMware: BUSY reads process the FIFO). After each SYNC the
         pointers are checked; STOP running past NEXT_CMD means the device's parser lost
         the command boundaries: the FIFO is re-initialised and FifoError raised."""
-        if not self.initialised:
-            return
-        if not self._fast:
-            self._sync_general()
-            return
-        # The general loop below with every access inlined: the same SYNC/BUSY traffic, the
-        # same bounds, overrun and stall checks (the slow calls only when one fails).
-        w, pw, pr, rw, rr = self._w, self._pw, self._pr, self._rw, self._rr
-        assert w is not None and pw is not None and pr is not None
+        # The general loop (_sync_general) with every access inlined: the same SYNC/BUSY
+        # traffic, the same bounds, overrun and stall checks (the slow calls only when one
+        # fails). Each line costs about a microsecond in a TCG guest (issue 19), so the common
+        # case (one SYNC, BUSY 0, STOP then at NEXT_CMD) runs the fewest lines. The pre-bound
+        # pieces exist only once the FIFO is mapped, has ports and is initialised (none of
+        # which is ever undone), so finding them is the whole test for the inlined loop.
+        # STOP reaching NEXT_CMD, which was checked to be in the ring, consumed exactly what
+        # was pending (no overrun): the health checks and the stall count run only otherwise.
+        try:
+            key, w, step, poll, ring_words = self._sync_ops  # type: ignore[has-type]
+            if key is not (self._rr or self._pr):
+                raise AttributeError  # the ports were swapped (a test, a wrapper): look again
+        except AttributeError:
+            if not self._fast or not self.initialised or self._w is None:
+                if self.initialised:
+                    self._sync_general()
+                return
+            key, w, step, poll, ring_words = self._sync_ops = self._sync_ops_now()
         nxt = self._next
         stop = w[_STOP]
-        self._stop = stop
         if stop == nxt:
+            self._stop = stop
             return
-        mn, mx, ring, flush = self.min, self.max, self.ring_bytes, self._flush
+        if stop not in ring_words or nxt not in ring_words:
+            self.check_health(nxt, stop, stop, (nxt - stop) % self.ring_bytes)  # raises
+        # (self._stop keeps its older value until the next read: a stale STOP only
+        # under-states the free space.)
         rounds = 0
         while True:
-            pending = (nxt - stop) % ring
-            if flush is not None:
-                flush()
-            polls = 0
-            if rr is not None and rw is not None:
-                rw(_REG_SYNC, 1)
-                while rr(_REG_BUSY):
+            if step():  # (a flush of FIFO memory, then) SYNC = 1 and one BUSY read
+                polls = 0
+                while True:
                     polls += 1
                     if polls > BUSY_POLLS:
                         self._stalled("BUSY never returns to 0")
-            else:
-                pw(INDEX_PORT, _REG_SYNC)
-                pw(VALUE_PORT, 1)
-                pw(INDEX_PORT, _REG_BUSY)
-                while pr(VALUE_PORT) & 0xFFFFFFFF:
-                    polls += 1
-                    if polls > BUSY_POLLS:
-                        self._stalled("BUSY never returns to 0")
-                    pw(INDEX_PORT, _REG_BUSY)
+                    if not poll():
+                        break
             stop2 = w[_STOP]
             self._stop = stop2
-            if stop2 & 3 or not mn <= stop2 < mx or (stop2 - stop) % ring > pending \
-                    or nxt & 3 or not mn <= nxt < mx:
-                self.check_health(nxt, stop2, stop, pending)  # raises
             if stop2 == nxt:
                 return
+            ring = self.ring_bytes
+            pending = (nxt - stop) % ring
+            if stop2 not in ring_words or (stop2 - stop) % ring > pending:
+                self.check_health(nxt, stop2, stop, pending)  # raises
             if stop2 == stop:
                 rounds += 1
                 if rounds > SYNC_ROUNDS // 100:
@@ -804,6 +953,45 @@ class Fifo:
             else:
                 rounds = 0
             stop = stop2
+
+    def _sync_ops_now(self) -> tuple[Any, memoryview, Callable[[], int], Callable[[], int], range]:
+        """For :meth:`sync`: (the register read it was made from, the FIFO's 32-bit words,
+        SYNC-then-BUSY as one call, one more BUSY read, the valid ring offsets as a range);
+        only for a mapped FIFO with ports (``_fast``). SYNC-then-BUSY is the
+        transport's ``sync_op`` where it has one (PciTransport: four syscalls in one call),
+        else the same traffic through the register functions or the ports; where the FIFO
+        memory needs a flush, it comes first."""
+        rw, rr, pw, pr = self._rw, self._rr, self._pw, self._pr
+        assert pw is not None and pr is not None
+        owner = getattr(pw, "__self__", None)
+        op = getattr(type(owner), "sync_op", None)
+        step: Callable[[], int] | None = op(owner) if op is not None and rr is not None else None
+        if rw is not None and rr is not None:
+            def poll() -> int:
+                return rr(_REG_BUSY)
+
+            if step is None:
+                def step() -> int:
+                    rw(_REG_SYNC, 1)
+                    return rr(_REG_BUSY)
+        else:
+            def poll() -> int:
+                pw(INDEX_PORT, _REG_BUSY)
+                return pr(VALUE_PORT) & 0xFFFFFFFF
+
+            def step() -> int:
+                pw(INDEX_PORT, _REG_SYNC)
+                pw(VALUE_PORT, 1)
+                return poll()
+        flush = self._flush
+        if flush is not None:  # memory that needs it (not the mapped BARs): before every SYNC
+            sync_busy = step
+
+            def step() -> int:
+                flush()
+                return sync_busy()
+        assert self._w is not None
+        return rr or pr, self._w, step, poll, range(self.min, self.max, 4)
 
     def _sync_general(self) -> None:
         rounds = 0

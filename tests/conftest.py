@@ -4,6 +4,11 @@
   they are deselected here (not skipped) and run inside a lab guest instead
   (tests/test_vmmouse_lab.py runs them there and checks they passed).
 - In CI (``CI`` set), a skipped test is a failure: nothing may pass CI by not running.
+- Where the machine has a C compiler, ``SVGA_NATIVE=require`` is set for the whole run (unless
+  the environment already sets ``SVGA_NATIVE``), so the suite runs and measures the compiled
+  cores (svga/native.py, docs/native.md 'Environment') and a core that fails to build is an
+  error, not a quiet fall-back to the Python code. The tests that compare a core with its
+  Python code take the core away themselves (tests/test_model_fastpath.py).
 """
 
 from __future__ import annotations
@@ -11,6 +16,11 @@ from __future__ import annotations
 import os
 
 import pytest
+
+from svga import native
+
+if native.compiler() is not None:
+    os.environ.setdefault("SVGA_NATIVE", "require")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -112,9 +112,10 @@ def test_every_commit_path_is_recorded_once_whole(tmp_path):
     events = read_capture(path).events()
     fifo = [e for e in events if type(e).__name__ in ("Command", "Raw")]
     assert [e.encode() for e in fifo[:301]] == [fill, *batch]
-    # Committed a word at a time: 99 alone is no command (raw); 1 starts an UPDATE that the
-    # words after it never complete, so they are raw at the end (with RECT_FILL's first two).
-    assert [(type(e).__name__, e.words) for e in fifo[301:]] == [("Raw", (99,)), ("Raw", (1, 2, 2, 0xFF))]
+    # Committed a word at a time, but heard whole (the recorder's listener asks for whole
+    # commits, svga/fifo.py): 99 is no command, so its commit is raw, 99 1 2; 2 starts a
+    # RECT_FILL that the commit never completes, so its two words are raw at the end.
+    assert [(type(e).__name__, e.words) for e in fifo[301:]] == [("Raw", (99, 1, 2)), ("Raw", (2, 0xFF))]
     updates = [i for i, e in enumerate(events) if isinstance(e, Command) and e.name == "UPDATE"]
     assert all(isinstance(events[i - 1], Pixels) for i in updates)
 
@@ -217,3 +218,80 @@ def test_a_crash_loses_at_most_the_last_chunk(tmp_path):
     # each RECT_FILL record is 1 + 4 + 24 bytes: a lost chunk holds fewer than this many
     assert 6000 - CHUNK_TARGET // 29 - 1 <= len(fills) < 6000
     assert [f.args["color"] for f in fills] == list(range(len(fills)))
+
+
+def test_one_colour_rectangles_are_a_few_bytes_of_deflate(tmp_path):
+    # A screen just set (VRAM zero: the keyframe) and a full-screen UPDATE of one colour: each
+    # record's zlib data is what zlib itself inflates to those pixels (zlib and numpy the
+    # oracles), in a few hundredths of the stored size.
+    import zlib
+
+    from svga.stream import binary
+
+    path = tmp_path / "solid.svgacap"
+    with open_device("model", profile="vmware", record=str(path)) as dev:
+        dev.set_mode(640, 480)
+        dev.framebuffer[:] = 0x00C0FFEE
+        dev.update()
+        dev.framebuffer[100:300, 50:450] = 0x123456
+        dev.update(50, 100, 400, 200)  # one colour, not the whole screen
+        dev.framebuffer[0, 0] = 0x00ABCDEF
+        dev.update()  # one pixel differs: stored blocks again
+    data = path.read_bytes()
+    sizes = {}
+    for x, y, w, h, key, colour in ((0, 0, 640, 480, True, 0), (0, 0, 640, 480, False, 0x00C0FFEE),
+                                    (50, 100, 400, 200, False, 0x123456)):
+        want = np.full(w * h, colour, "<u4").tobytes()
+        head = binary.pixels_head(x, y, w, h, key, 0)[:-4]  # the fields before Z
+        at = data.index(head)
+        (zlen,) = np.frombuffer(data, "<u4", 1, at + len(head))
+        z = data[at + len(head) + 4: at + len(head) + 4 + int(zlen)]
+        assert zlib.decompress(z) == want
+        sizes[(w, h)] = int(zlen)
+    assert sizes[(640, 480)] < 640 * 480 * 4 // 100 and sizes[(400, 200)] < 400 * 200 * 4 // 100
+    px = [e for e in read_capture(path).events() if isinstance(e, Pixels)]
+    screen = np.full((480, 640), 0x00C0FFEE, "<u4")
+    screen[100:300, 50:450] = 0x123456
+    screen[0, 0] = 0x00ABCDEF
+    assert len(px) == 4 and px[-1].data == screen.tobytes()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 64, 65, 66, 67, 129, 130, 1000, 16384, 65536 + 7, 480000])
+def test_the_one_colour_stream_against_zlib(count):
+    import zlib
+
+    from svga.transport import recorder
+
+    for pixel in (bytes(4), b"\x01\x02\x03\x04", b"\xff\x90\x8f\x00", b"\x8f\x90\xff\xff"):
+        z = recorder._solid_zlib(pixel, count)
+        assert zlib.decompress(z) == pixel * count
+        assert recorder._solid_adler(pixel, count) == zlib.adler32(pixel * count)
+
+
+def test_an_exit_without_close_flushes_everything(tmp_path):
+    path = tmp_path / "exit.svgacap"
+    prog = ("from svga.device import open_device\n"
+            f"d = open_device('model', profile='qemu', record={str(path)!r})\n"
+            "d.set_mode(320, 240)\n"
+            "for i in range(20): d.fill(i * 0x0a0000, i, 0, 1, 1)\n")
+    r = subprocess.run([sys.executable, "-c", prog], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    updates = [e for e in read_capture(path).events() if isinstance(e, Command) and e.name == "UPDATE"]
+    assert [(u.args["x"], u.args["width"]) for u in updates] == [(i, 1) for i in range(20)]
+
+
+def test_recording_over_a_longer_file_leaves_nothing_of_it(tmp_path):
+    from svga.stream.binary import CHUNK, HEADER_SIZE
+
+    path = tmp_path / "again.svgacap"
+    path.write_bytes(b"\xee" * (3 << 20))  # an old file, longer than the new recording
+    with open_device("model", profile="qemu", record=str(path)) as dev:
+        dev.set_mode(64, 48)
+        dev.fill(0xFF0000, 1, 2, 3, 4)
+    data = path.read_bytes()
+    assert b"\xee" * 16 not in data
+    pos = HEADER_SIZE  # header, then whole chunks to the very end (the oracle: the chunk heads)
+    while pos < len(data):
+        pos += CHUNK.size + CHUNK.unpack_from(data, pos)[1]
+    assert pos == len(data)
+    assert any(isinstance(e, Command) for e in read_capture(path).events())

@@ -180,3 +180,84 @@ def test_round_trip_cursor(w, h, depth, rnd):
     cmd, n = decode(blob)
     assert (cmd.and_mask, cmd.xor_mask) == (and_mask, xor_mask)
     assert n * 4 == len(blob)
+
+
+# -- the fast encode() against the checked encoder ---------------------------------------------
+
+def _outcome(fn):
+    try:
+        return fn()
+    except ProtocolError as e:
+        return ("error", type(e), str(e))
+
+
+_field_value = st.one_of(
+    st.integers(-(1 << 33), 1 << 33), st.integers(0, 0xFFFFFFFF), st.booleans(),
+    st.floats(allow_nan=False, width=32), st.none(), st.text(max_size=2))
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from(["UPDATE", "RECT_FILL", 1, 2, Cmd.UPDATE, Cmd.RECT_FILL, "update", "RECT_COPY"]),
+       fields=st.dictionaries(st.sampled_from(["x", "y", "width", "height", "color", "rop", "z"]),
+                              _field_value, max_size=7))
+def test_fast_encode_agrees_with_the_checked_encoder(name, fields):
+    """encode()'s one-lookup path (UPDATE, RECT_FILL) gives the checked encoder's bytes, or
+    its ProtocolError with the same message, for any fields, right or wrong."""
+    spec = commands.spec_for(name)
+    got = _outcome(lambda: encode(name, **fields))
+    want = _outcome(lambda: commands._encode_checked(spec, dict(fields)))
+    assert got == want
+    if not isinstance(got, tuple):  # and the bytes are the header layout, by an independent struct
+        values = [fields[f.name] for f in spec.fields]
+        assert got == struct.pack(f"<{1 + len(values)}I", int(spec.id), *values)
+
+
+def test_codec_functions_are_made_on_first_use():
+    """Import makes no pack function (one compile per command is most of the table's cost);
+    the first use of any of a codec's six makes all six."""
+    import subprocess
+    import sys
+    probe = (
+        "from svga import commands as c\n"
+        "def made(x, n):\n"
+        "    try:\n"
+        "        type(x).__dict__[n].__get__(x)\n"
+        "        return True\n"
+        "    except AttributeError:\n"
+        "        return False\n"
+        "fixed = [x for k, x in c.CODECS.items() if isinstance(k, int) and x.fixed]\n"
+        "print(sum(made(x, n) for x in fixed for n in c._PACK_FUNCTIONS))\n"
+        "x = c.codec('RECT_COPY')\n"
+        "assert x.pack_values(1, 2, 3, 4, 5, 6) == c.encode('RECT_COPY', src_x=1, src_y=2, dest_x=3, "
+        "dest_y=4, width=5, height=6)\n"
+        "print(sum(made(x, n) for n in c._PACK_FUNCTIONS), len(fixed))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-500:]
+    before, after = out.stdout.split("\n", 1)
+    assert before == "0"
+    made, fixed = after.split()
+    assert made == "6" and int(fixed) > 10
+
+
+@st.composite
+def _any_fields(draw):
+    spec = draw(st.sampled_from([c for c in COMMANDS if not c.tails]))
+    names = [f.name for f in spec.fields]
+    picked = draw(st.lists(st.sampled_from(names + ["x", "z"]), unique=True, max_size=len(names) + 1))
+    if draw(st.booleans()):
+        picked = list(dict.fromkeys(names + picked))  # mostly complete, so values get checked too
+    return spec, {n: draw(_field_value) for n in picked}
+
+
+@settings(max_examples=400, deadline=None)
+@given(_any_fields())
+def test_every_fixed_command_encodes_as_the_checked_encoder(case):
+    """Every command without tails (the generated pack_dict path, signed fields included): the
+    checked encoder's bytes or its ProtocolError, and the header layout with signed fields as
+    two's complement, by an independent struct."""
+    spec, fields = case
+    got = _outcome(lambda: encode(spec.name, **fields))
+    assert got == _outcome(lambda: commands._encode_checked(spec, dict(fields)))
+    if not isinstance(got, tuple):
+        values = [fields[f.name] & 0xFFFFFFFF for f in spec.fields]
+        assert got == struct.pack(f"<{1 + len(values)}I", int(spec.id), *values)

@@ -435,3 +435,59 @@ def test_small_fifo_is_refused():
     mem = ArrayMemory(np.zeros(8192, np.uint8))
     with pytest.raises(FifoError, match="too small"):
         Fifo(RegisterFile(OverrunningFifoDevice()), mem, Cap(0))
+
+
+def test_device_update_in_place_matches_the_encoder_at_every_offset_near_max():
+    """Device.update's in-place writer (qemu: mapped, no RESERVE, no listener) against the
+    command table's encoder and the ring arithmetic written here: at each offset in the last
+    40 bytes of the ring the UPDATE's 20 bytes land at NEXT_CMD (split across MAX -> MIN where
+    they do not fit, which the general path does), NEXT_CMD moves past them, sync drains."""
+    dev = make("qemu")
+    fifo, mem = dev.fifo, dev.transport.fifo
+    general = []
+    write_words = fifo.write_words
+    fifo.write_words = lambda data: general.append(fifo.next_offset) or write_words(data)
+    for start in range(fifo.max - 40, fifo.max, 4):
+        fifo.restart_at(start)
+        x, y, w, h = 1, 2, 3 + start % 7, 4
+        blob = commands.encode("UPDATE", x=x, y=y, width=w, height=h)
+        dev.update(x, y, w, h)
+        first = min(20, fifo.max - start)
+        assert mem.read(start, first) + mem.read(fifo.min, 20 - first) == blob
+        want = start + 20 if start + 20 < fifo.max else fifo.min + (start + 20 - fifo.max)
+        assert mem.read32(FifoReg.NEXT_CMD * 4) == want == fifo.next_offset
+        dev.sync()
+        assert mem.read32(FifoReg.STOP * 4) == want
+    # In place wherever the 20 bytes fit before MAX; the general path only across the wrap.
+    assert general == [s for s in range(fifo.max - 40, fifo.max, 4) if s + 20 > fifo.max]
+
+
+def test_device_update_fills_past_the_room_last_seen_and_keeps_its_checks():
+    """Many UPDATEs without a sync (the room last seen runs out, STOP is re-read, SYNC used):
+    every one reaches the ring; a listener sees each as encoded; an open reservation and a
+    value the layout cannot hold are refused with nothing committed."""
+    dev = make("qemu")
+    mem = dev.transport.fifo
+    ring_updates = dev.fifo.ring_bytes // 20
+    for i in range(3 * ring_updates):
+        dev.update(0, 0, 1 + i % W, 1)
+    dev.sync()
+    nxt = mem.read32(FifoReg.NEXT_CMD * 4)
+    assert mem.read32(FifoReg.STOP * 4) == nxt
+    seen = []
+    dev = make("qemu", listener=lambda data: seen.append(bytes(data)))
+    dev.update(1, 1, 2, 2)
+    assert b"".join(seen) == commands.encode("UPDATE", x=1, y=1, width=2, height=2)
+    dev = make("qemu")
+    before = dev.fifo.next_offset
+    with pytest.raises(ProtocolError, match="UPDATE.width must be an integer"):
+        dev.update(0, 0, 1.5, 1)  # type: ignore[arg-type]
+    assert dev.fifo.next_offset == mem_next(dev) == before
+    dev.fifo.reserve(8)
+    with pytest.raises(ProtocolError, match="before the previous commit"):
+        dev.update(0, 0, 1, 1)
+    assert mem_next(dev) == before
+
+
+def mem_next(dev):
+    return dev.transport.fifo.read32(FifoReg.NEXT_CMD * 4)

@@ -277,6 +277,62 @@ def test_listener_sees_exactly_the_committed_words_across_the_wrap(profile, mapp
     assert dev.read_vram()[1, 1] == 0x123456
 
 
+@pytest.mark.parametrize("mapped", [True, False])
+def test_a_whole_commits_listener_hears_a_word_at_a_time_commit_once(mapped):
+    """qemu (no FIFO_CAP_RESERVE): the kit commits a bounced command a word at a time; a
+    listener marked whole_commits hears it once, all its words, before the first NEXT_CMD
+    write (NEXT_CMD still at the command's start); the device still gets every word."""
+    calls = []
+
+    def listener(data):
+        calls.append((bytes(data), dev.transport.fifo.read32(FifoReg.NEXT_CMD * 4)))
+
+    listener.whole_commits = True
+    dev = make("qemu", mapped)
+    dev.fifo.listener = listener
+    fifo = dev.fifo
+    fill = struct.pack("<6I", 2, 0x00FF00, 1, 2, 3, 4)
+    copy = struct.pack("<7I", 3, 1, 2, 10, 10, 3, 4)
+    upd = struct.pack("<5I", 1, 0, 0, W, H)
+    for start in (fifo.min, fifo.max - 8):  # in one piece, and wrapping round MAX
+        fifo.restart_at(start)
+        calls.clear()
+        fifo.write_command(fill)
+        fifo.send("RECT_COPY", src_x=1, src_y=2, dest_x=10, dest_y=10, width=3, height=4)
+        res = fifo.reserve(len(upd))
+        assert not res.in_place
+        res.buf[:] = upd
+        fifo.commit()
+        expect_next = [start]
+        for blob in (fill, copy):
+            nxt = expect_next[-1] + len(blob)
+            expect_next.append(nxt if nxt < fifo.max else nxt - fifo.ring_bytes)
+        assert calls == list(zip((fill, copy, upd), expect_next, strict=True))
+        assert fifo.next_offset == (start + len(fill + copy + upd) - fifo.min) % fifo.ring_bytes + fifo.min
+        dev.sync()
+    want = np.zeros((H, W), np.uint32)
+    want[2:6, 1:4] = 0x00FF00
+    want[10:14, 10:13] = 0x00FF00
+    assert np.array_equal(dev.read_vram(), want)
+
+
+def test_a_whole_commits_method_is_marked_on_its_function():
+    seen = []
+
+    class Whole(ModelTransport):
+        def fifo_commit_listener(self, data):
+            seen.append(bytes(data))
+
+        fifo_commit_listener.whole_commits = True
+
+    dev = Device(Whole(profile="qemu"))
+    dev.set_mode(W, H)
+    seen.clear()
+    dev.update(0, 0, 2, 2)
+    dev.fifo.send("UPDATE", x=1, y=1, width=3, height=3)
+    assert seen == [struct.pack("<5I", 1, 0, 0, 2, 2), struct.pack("<5I", 1, 1, 1, 3, 3)]
+
+
 def test_listener_is_read_from_the_transport_and_optional():
     seen = []
 

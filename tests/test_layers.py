@@ -9,6 +9,7 @@ from pathlib import Path
 SVGA = Path(__file__).resolve().parent.parent / "svga"
 LAYERS = {  # module prefix -> layer, most specific first
     "svga.errors": 0, "svga.registers": 0, "svga.commands": 0, "svga.pixels": 0, "svga.stream": 0,
+    "svga.native": 0,
     "svga.facts": 1,
     "svga.transport": 2, "svga.model": 2,
     "svga.fifo": 3, "svga.device": 3,

@@ -1,37 +1,54 @@
-"""The model's FIFO fast path (svga/model/fastpath.py) changes nothing but speed.
+"""The model's FIFO fast path (svga/model/fastpath.py) and its compiled core
+(svga/model/fastpath.c) change nothing but speed.
 
 Random streams of small UPDATE, RECT_FILL and RECT_COPY commands (rectangles inside, at the
 edge of and outside the target, zero sizes, fields up to 0xFFFFFFFF), with other commands mixed
 in (FENCE, UPDATE_VERBOSE, RECT_ROP_FILL, DEFINE_CURSOR, ESCAPE, DEFINE_SCREEN, DESTROY_SCREEN,
 an unknown id, a zero word), a last command cut short, rings that wrap, mode and pitch-lock
 changes between runs, on the qemu profile (stale surface, placeholder, run cap) and the vmware
-one (Screen Objects; with and without the RECT_FILL bit), are played by the same "guest" on two
-models: one with the fast path, one with ``fast=False`` (every command through the strict
-path). The oracle is the strict model, whose behaviour the other model tests pin down: the two
-must agree on VRAM, the whole FIFO memory (pointers, FENCE, BUSY), every register, the state
-the model keeps (damage, counts, the redraw queue, the placeholder, the screens, the cursor),
-what the display shows, the log lines, and every error (type, message, and each error of the
-run with its key, command and offset).
+one (Screen Objects; with and without the RECT_FILL bit), are played by the same "guest" on three
+models: one with the fast path and its compiled core, one with the fast path in Python alone
+(the core taken away, as ``SVGA_NATIVE=0`` does), one with ``fast=False`` (every command
+through the strict path). The oracle is the strict model, whose behaviour the other model
+tests pin down: the other two must agree with it on VRAM, the whole FIFO memory (pointers,
+FENCE, BUSY), every register, the state the model keeps (damage, counts, the redraw queue, the
+placeholder, the screens, the cursor), what the display shows, the log lines, and every error
+(type, message, and each error of the run with its key, command and offset).
 
-Budget: a fixed number of hypothesis examples (80, or SVGA_FASTPATH_EXAMPLES), about 15 s of CPU
-time (derandomized when CI is set).
+The comparison is shown to catch what it is there to catch: bugs planted one at a time in a
+copy of the C source (a copy of overlapping rectangles in the wrong row order, a whole-row copy
+one row short, a rectangle one pixel past the edge taken, a wrong damage rectangle, a wrong
+count, the run cap ignored, a fill with the wrong word, the kept damage misnumbered) each make a
+fixed set of scenarios differ from the strict path.
+
+The compiled core is required here (tests/conftest.py sets SVGA_NATIVE=require where there is
+a C compiler); without one the tests of the core skip, which fails in CI, and the property test
+compares only the Python fast path with the strict path.
+
+Budget: a fixed number of hypothesis examples (80, or SVGA_FASTPATH_EXAMPLES), about 25 s of CPU
+time (derandomized when CI is set), and a second or two per planted bug.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
 import struct
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from svga import native
 from svga.errors import ModelError
 from svga.facts.profiles import get_profile
-from svga.model import ModelTransport
+from svga.model import ModelTransport, fastpath
 from svga.registers import SVGA_ID_2, FifoReg, Reg, RegisterFile
 
 VMWARE = get_profile("vmware")
@@ -165,9 +182,31 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 # -- the guest, the same for both models ------------------------------------------------------------
 
 
+NATIVE, PYTHON, STRICT = "native", "python", "strict"
+"""The three models: the fast path with its compiled core, the fast path in Python, none."""
+
+
+def _core() -> Callable[..., None]:
+    """The compiled core; a test that needs it fails (skips outside CI) without a C compiler."""
+    fn = fastpath.load_core()
+    if fn is None:
+        pytest.skip(f"no compiled core (SVGA_NATIVE={os.environ.get('SVGA_NATIVE', '')!r}, "
+                    f"compiler {native.compiler()})")
+    return fn
+
+
+def _paths() -> list[str]:
+    """The models there are here, the strict one last (the compiled one only with a core)."""
+    return ([NATIVE] if fastpath.load_core() is not None else []) + [PYTHON, STRICT]
+
+
 class Guest:
-    def __init__(self, profile: str, fast: bool) -> None:
-        self.t = ModelTransport(PROFILES[profile], vram_size=VRAM, fast=fast)
+    def __init__(self, profile: str, path: str | Callable[..., None]) -> None:
+        """``path``: NATIVE, PYTHON, STRICT, or a core's entry point to use (a planted bug's)."""
+        self.t = ModelTransport(PROFILES[profile], vram_size=VRAM, fast=path != STRICT)
+        fast = self.t.engine.fast
+        if fast is not None:
+            fast.core = None if path == PYTHON else _core() if path == NATIVE else path  # type: ignore[assignment]
         self.regs = RegisterFile(self.t)
         self.outcomes: list[object] = []
 
@@ -259,13 +298,13 @@ class Lines(logging.Handler):
         self.lines.append(f"{record.name} {record.levelname} {record.getMessage()}")
 
 
-def play(scenario: dict[str, Any], fast: bool) -> dict[str, object]:
+def play(scenario: dict[str, Any], path: str | Callable[..., None]) -> dict[str, object]:
     log = logging.getLogger("svga.model")
     handler, level = Lines(), log.level
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
     try:
-        g = Guest(scenario["profile"], fast)
+        g = Guest(scenario["profile"], path)
         g.setup(*scenario["mode"], scenario["small_min"], scenario["start"], scenario["refresh_first"],
                 scenario["seed"], scenario.get("ring", RING))
         g.define_screens(scenario.get("screens", []))
@@ -285,10 +324,13 @@ def play(scenario: dict[str, Any], fast: bool) -> dict[str, object]:
     return out
 
 
-def assert_same(fast: dict[str, object], strict: dict[str, object]) -> None:
+def differences(fast: dict[str, object], strict: dict[str, object]) -> list[str]:
     assert fast.keys() == strict.keys()
-    for key in strict:
-        assert fast[key] == strict[key], f"the fast and the strict paths differ in {key}"
+    return [key for key in strict if fast[key] != strict[key]]
+
+
+def assert_same(fast: dict[str, object], strict: dict[str, object], what: str = "fast") -> None:
+    assert differences(fast, strict) == [], f"the {what} and the strict paths differ"
 
 
 def _example(profile: str, mode: tuple[int, int], commands: list[list[int]], refresh_first: bool,
@@ -302,6 +344,9 @@ def _example(profile: str, mode: tuple[int, int], commands: list[list[int]], ref
 _FEW = [_words(2, 0xABCDEF, 1, 1, 4, 4), _words(3, 0, 0, 10, 2, 5, 3), _words(1, 2, 2, 3, 3),
         _words(3, 1, 1, 2, 2, 4, 4)]
 """A fill, a copy, an update and an overlapping copy, none covering another."""
+_OVERLAPS = [_words(3, 20, 20, 22, 23, 8, 8), _words(3, 30, 30, 28, 27, 8, 8), _words(3, 40, 5, 42, 5, 8, 4),
+             _words(3, 44, 9, 41, 9, 8, 4), _words(3, 0, 10, 0, 12, 64, 6)]
+"""Copies onto themselves over the random starting pixels: down, up, right, left, whole rows."""
 
 
 @BUDGET
@@ -312,42 +357,150 @@ _FEW = [_words(2, 0xABCDEF, 1, 1, 4, 4), _words(3, 0, 0, 10, 2, 5, 3), _words(1,
 @example(_example("vmware", (24, 16), _FEW, False, [(0, 20, 10, 2, 2)]))
 @example(_example("qemu", (640, 480), _FEW * 150, False, ring=60 * 1024))  # > 512 queued: early copies
 @example(_example("qemu", (64, 48), _FEW, False))
+@example(_example("qemu", (64, 48), _OVERLAPS, True))
 @example(_example("qemu", (64, 48), _FEW[:2], True, cut=1))  # a RECT_COPY one word short
 @example(_example("qemu", (64, 48), _FEW[:1], True, cut=1))  # a RECT_FILL one word short
 @example(_example("qemu", (64, 48), _FEW[:3], True, cut=1))  # an UPDATE one word short
+@example(_example("vmware", (64, 48), _FEW[2:] * 2600, True, ring=200 * 1024))  # > DAMAGE_KEPT in one call
 def test_fast_and_strict_paths_agree(scenario: dict[str, Any]) -> None:
-    assert_same(play(scenario, fast=True), play(scenario, fast=False))
+    # Without a compiled core (SVGA_NATIVE=0, no compiler) the Python fast path is still held
+    # to the strict path here; test_the_compiled_core_is_there then says the core went untested.
+    strict = play(scenario, STRICT)
+    assert_same(play(scenario, PYTHON), strict, "Python fast")
+    if fastpath.load_core() is not None:
+        assert_same(play(scenario, NATIVE), strict, "compiled")
+
+
+def test_the_compiled_core_is_there() -> None:
+    assert callable(_core())
+
+
+def _spy(real: Callable[..., Any], calls: list[tuple[object, ...]]) -> Callable[..., Any]:
+    """``real``, noting the arguments of each call in ``calls``."""
+    def spy(*a: object) -> Any:
+        calls.append(a)
+        return real(*a)
+    return spy
 
 
 def test_the_fast_path_runs_and_the_switch_turns_it_off() -> None:
-    # Not a tautology of the property above: with fast=False no command may reach the fast path,
-    # and with it a plain stream must (else the property test would compare the strict path
-    # with itself).
-    calls = []
-    for fast in (True, False):
-        g = Guest("qemu", fast)
+    # Not a tautology of the property above: with fast=False no command may reach the fast path;
+    # with it a plain stream must reach the compiled core in one call for the run (and the Python
+    # loop not at all), and with the core taken away the Python loop (else the property test
+    # would compare the strict path with itself).
+    for path in _paths():
+        calls: dict[str, list[tuple[object, ...]]] = {"core": [], "run": []}
+        g = Guest("qemu", path)
         g.setup(64, 48, False, 0, True, 1)
-        if g.t.engine.fast is not None:
-            real = g.t.engine.fast.run
-            g.t.engine.fast.run = lambda *a, real=real: calls.append(a) or real(*a)  # type: ignore[method-assign]
-        g.push(_words(2, 0xABCDEF, 1, 2, 3, 4) + _words(1, 0, 0, 64, 48))
+        fast = g.t.engine.fast
+        assert (fast is None) == (path == STRICT)
+        if fast is not None:
+            fast.run = _spy(fast.run, calls["run"])  # type: ignore[method-assign]
+            if fast.core is not None:
+                fast.core = _spy(fast.core, calls["core"])
+        g.push(_words(2, 0xABCDEF, 1, 2, 3, 4) + _words(1, 0, 0, 64, 48) + _words(3, 1, 2, 10, 10, 3, 4))
         g.act("sync", (64, 48))
         fb = np.frombuffer(g.t.vram.read(0, 64 * 48 * 4), "<u4").reshape(48, 64)
-        assert (fb[2:6, 1:4] == 0xABCDEF).all()
+        assert (fb[2:6, 1:4] == 0xABCDEF).all() and (fb[10:14, 10:13] == 0xABCDEF).all()
+        assert list(g.t.state.damage) == [(1, 2, 3, 4), (0, 0, 64, 48), (10, 10, 3, 4)]
         assert g.outcomes == [None, None]  # the set-up refresh, the SYNC
-    assert len(calls) == 1 and calls[0][1:] == (0, 1023)  # one run, QEMU's 1023-command cap
+        if path == NATIVE:
+            assert calls["run"] == [] and len(calls["core"]) == 1
+            assert calls["core"][0][1:4] == (18, 0, 1023)  # all 18 words, from 0, QEMU's 1023-command cap
+        elif path == PYTHON:
+            assert len(calls["run"]) == 1 and calls["run"][0][1:] == (0, 1023)
 
 
-def test_runs_across_the_qemu_cap_agree() -> None:
-    # 1400 small commands in one ring: QEMU's 1023-command cap splits them over several SYNCs.
+def test_svga_native_0_leaves_the_python_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SVGA_NATIVE", "0")
+    fast = ModelTransport(PROFILES["qemu"], vram_size=VRAM).engine.fast
+    assert fast is not None and fast.core is None
+
+
+def test_the_core_is_not_used_beside_screen_objects_or_the_redraw_queue() -> None:
+    # Screen Objects (vmware) and QEMU's placeholder redraw queue are the Python loop's: the
+    # core is never called while they are there, and the two still agree with the strict path
+    # (the @example cases above).
+    for profile, refresh, screens in (("vmware", False, [(0, 20, 10, 2, 2)]), ("qemu", False, [])):
+        calls: list[tuple[object, ...]] = []
+        g = Guest(profile, NATIVE)
+        g.setup(24, 16, False, 0, refresh, 1)
+        g.define_screens(screens)
+        fast = g.t.engine.fast
+        assert fast is not None and fast.core is not None
+        fast.core = _spy(fast.core, calls)
+        g.push(_FEW[2] * 3)
+        g.act("sync", (24, 16))
+        assert calls == [] and g.t.state.counts["UPDATE"] == 3
+
+
+def _cap_scenario() -> dict[str, Any]:
+    """1400 small commands in one ring: QEMU's 1023-command cap splits them over several SYNCs."""
     rng = np.random.default_rng(7)
     commands = []
     for i in range(1400):
         x, y = int(rng.integers(0, 56)), int(rng.integers(0, 40))
         commands.append([_words(1, x, y, 1, 1), _words(2, i, x, y, 8, 8),
                          _words(3, x, y, 50 - x // 2, 3, 6, 5)][i % 3])
-    scenario = {"profile": "qemu", "mode": (64, 48), "segments": [(commands, "sync", (64, 48))], "cut": 0,
-                "small_min": False, "refresh_first": True, "start": 0, "seed": 3, "ring": 60 * 1024}
-    fast, strict = play(scenario, fast=True), play(scenario, fast=False)
-    assert_same(fast, strict)
+    return {"profile": "qemu", "mode": (64, 48), "segments": [(commands, "sync", (64, 48))], "cut": 0,
+            "small_min": False, "refresh_first": True, "start": 0, "seed": 3, "ring": 60 * 1024}
+
+
+def test_runs_across_the_qemu_cap_agree() -> None:
+    scenario = _cap_scenario()
+    strict = play(scenario, STRICT)
+    for path in _paths()[:-1]:
+        assert_same(play(scenario, path), strict, path)
     assert any("already run 1023 commands" in line for line in strict["log"])  # type: ignore[union-attr]
+
+
+# -- bugs planted in a copy of the C source: the comparison must see each -----------------------
+
+FIXED = {
+    "overlap": _example("qemu", (64, 48), _FEW + _OVERLAPS, True),
+    "edges": _example("qemu", (400, 300), _bulk(11, 300, 400, 300), True, ring=20 * 1024),
+    "cap": _cap_scenario(),
+    "kept": _example("vmware", (64, 48), _FEW[2:] * 2600, True, ring=200 * 1024),
+}
+"""Scenarios where the compiled core runs (no placeholder, no Screen Objects), one per bug kind."""
+
+PLANTED = {
+    "none": None,  # the unchanged copy: the control
+    "overlapping copy in the wrong row order": ("if (meet && y > sy)", "if (meet && y < sy)"),
+    "a rectangle one past the right edge taken": ("return (int64_t)(x + w) > width ||",
+                                                  "return (int64_t)(x + w) > width + 1 ||"),
+    "width and height swapped in the damage": ("d[2] = w, d[3] = h", "d[2] = h, d[3] = w"),
+    "a copy counted as a fill": ("n_copy++;", "n_fill++;"),
+    "one command past the run cap": ("while (done < room)", "while (done <= room)"),
+    "the fill colour from the wrong word": ("fill(fb, stride, x, y, w, h, a[0])",
+                                            "fill(fb, stride, x, y, w, h, a[1])"),
+    "a whole-row copy one row short": ("memmove(dst, src, bytes * h);",
+                                       "memmove(dst, src, bytes * (h - 1));"),
+    "the damage ring restarting at 1": ("k = 0;\n        p = q;", "k = 1;\n        p = q;"),
+}
+
+_strict_cache: dict[str, dict[str, object]] = {}
+
+
+@pytest.mark.parametrize("bug", sorted(PLANTED))
+def test_the_comparison_catches_planted_bugs(bug: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _core()  # the real core must be there (else this says nothing about it)
+    source = fastpath.SOURCE.read_text()
+    change = PLANTED[bug]
+    if change is not None:
+        assert source.count(change[0]) == 1, f"the planted bug's place is gone from fastpath.c: {change[0]}"
+        source = source.replace(*change)
+    copy = tmp_path / "fastpath.c"
+    copy.write_text(source)
+    monkeypatch.setenv("SVGA_NATIVE_DIR", str(tmp_path / "cache"))
+    planted = fastpath.bind(ctypes.CDLL(str(native.build(copy))))
+    seen = {}
+    for name, scenario in FIXED.items():
+        if name not in _strict_cache:
+            _strict_cache[name] = play(scenario, STRICT)
+        seen[name] = differences(play(scenario, planted), _strict_cache[name])
+    if change is None:
+        assert all(d == [] for d in seen.values()), seen
+    else:
+        assert any(seen.values()), f"no scenario shows the planted bug ({bug})"

@@ -352,3 +352,129 @@ def test_close_with_a_view_still_held(tmp_path):
     view[0:2] = [0xAB, 0xCD]
     del view
     assert (dev / "resource1").read_bytes()[:2] == bytes([0xAB, 0xCD])
+
+
+# --- the drain step in one call (issue 19) ------------------------------------------------
+
+class PortLog:
+    """Stands in for os.pwrite/os.pread on resource0: records each access (the register
+    protocol of svga/registers.py written out: index at +0, value at +1) and answers reads."""
+
+    def __init__(self, answer: int = 0) -> None:
+        self.calls: list[tuple[str, bytes | int, int]] = []
+        self.answer = answer
+        self.short_at: int | None = None
+        self.fail: OSError | None = None
+
+    def pwrite(self, fd, data, offset):
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append(("w", bytes(data), offset))
+        return 2 if self.short_at == len(self.calls) else len(data)
+
+    def pread(self, fd, n, offset):
+        self.calls.append(("r", n, offset))
+        return self.answer.to_bytes(4, "little")[:n]
+
+
+def test_sync_op_is_sync_then_one_busy_read(opened, monkeypatch):
+    t, _ = opened
+    log = PortLog(answer=7)
+    monkeypatch.setattr(pci, "_pwrite", log.pwrite)
+    monkeypatch.setattr(pci, "_pread", log.pread)
+    step = t.sync_op()
+    assert step is not None and step() == 7
+    le = lambda v: v.to_bytes(4, "little")  # noqa: E731
+    want = [("w", le(21), 0), ("w", le(1), 1), ("w", le(22), 0), ("r", 4, 1)]  # SYNC = 21, BUSY = 22
+    assert log.calls == want
+    write, read = t.register_ops()
+    log.calls.clear()
+    write(21, 1)
+    assert read(22) == 7
+    assert log.calls == want  # the same traffic as the two register calls
+    for answer in (0, 1, 0x80000000):  # BUSY 0 (QEMU's usual answer) and others, as read
+        log.answer = answer
+        assert step() == read(22) == answer
+
+
+def test_sync_op_checks(opened, monkeypatch):
+    t, _ = opened
+    log = PortLog()
+    monkeypatch.setattr(pci, "_pwrite", log.pwrite)
+    monkeypatch.setattr(pci, "_pread", log.pread)
+    step = t.sync_op()
+    for at, offset in ((1, 0), (2, 1), (3, 0)):
+        log.calls.clear()
+        log.short_at = at
+        with pytest.raises(DeviceError, match=f"short write of 2 bytes at BAR0\\+{offset} "):
+            step()
+        assert len(log.calls) == at  # nothing written after the short one
+    log.short_at = None
+    log.fail = OSError(errno.EPERM, "Operation not permitted")
+    with pytest.raises(AccessDenied, match="resource0"):
+        step()
+    log.fail = None
+    log.answer = 0
+    monkeypatch.setattr(pci, "_pread", lambda fd, n, off: b"\0\0")
+    with pytest.raises(DeviceError, match="short read of 2 bytes at BAR0\\+1 "):
+        step()
+    t.close()
+    with pytest.raises(DeviceError, match="closed"):
+        step()
+
+
+def test_sync_op_absent_where_ports_are_overridden(tmp_path):
+    make_device(tmp_path)
+
+    class Wrapped(PciTransport):
+        def port_write(self, offset, value):
+            super().port_write(offset, value)
+
+    with Wrapped(sysfs_root=str(tmp_path), require_root=False) as t:
+        assert t.register_ops() is None and t.sync_op() is None
+
+
+def test_fifo_sync_drains_through_sync_op(opened, monkeypatch):
+    """The FIFO's sync over the sysfs transport: a stand-in device that, at each SYNC, moves
+    STOP by at most 24 bytes; sync repeats SYNC until STOP reaches NEXT_CMD and checks it."""
+    from svga.errors import FifoError
+    from svga.fifo import Fifo
+    from svga.registers import Cap, RegisterFile
+
+    t, _ = opened
+    fifo_words = t.fifo.array().view("<u4")
+    log = PortLog()
+    state = {"index": 0, "syncs": 0, "step": 24}
+
+    def pwrite(fd, data, offset):
+        log.pwrite(fd, data, offset)
+        value = int.from_bytes(data, "little")
+        if offset == 0:
+            state["index"] = value
+        elif state["index"] == 21:  # SYNC: the device runs some commands
+            state["syncs"] += 1
+            stop, nxt = int(fifo_words[3]), int(fifo_words[2])
+            fifo_words[3] = min(stop + state["step"], nxt) if state["step"] >= 0 else stop + 400
+        return 4
+
+    monkeypatch.setattr(pci, "_pwrite", pwrite)
+    monkeypatch.setattr(pci, "_pread", log.pread)
+    regs = RegisterFile(t)
+    fifo = Fifo(regs, t.fifo, Cap(0), transport=t)
+    fifo.init()
+    cmd = (1).to_bytes(4, "little") + bytes(16)  # one UPDATE
+    for _ in range(5):
+        fifo.write_command(cmd)
+    state["syncs"] = 0
+    fifo.sync()
+    assert state["syncs"] == 5 and int(fifo_words[3]) == int(fifo_words[2]) == fifo.next_offset
+    fifo.write_command(cmd)
+    state["step"] = -1  # STOP runs past NEXT_CMD: reported, the FIFO re-initialised
+    with pytest.raises(FifoError, match="past NEXT_CMD"):
+        fifo.sync()
+    assert fifo.overruns == 1 and int(fifo_words[2]) == int(fifo_words[3]) == fifo.min
+    state["step"] = 0  # nothing moves: a stall, reported
+    fifo.write_command(cmd)
+    with pytest.raises(FifoError, match="SYNC moves nothing"):
+        fifo.sync()
+

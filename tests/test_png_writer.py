@@ -2,8 +2,9 @@
 decoders (Pillow and pyspng/libspng) and passes Debian's ``pngcheck``.
 
 The oracle is the array the test wrote (PNG is lossless) as the third-party decoders give it
-back, and pngcheck's verdict on the file; the Adler-32 combination is checked against zlib's
-own Adler-32 of the joined bytes.
+back, and pngcheck's verdict on the file; the Adler-32 combination and the Adler-32 of repeated
+rows are checked against zlib's own Adler-32 of the bytes, and the hand-written deflate block of
+repeated rows against zlib's inflate of it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from PIL import Image
 
 from svga.errors import SVGAError
 from svga.qa import png
-from svga.qa.png import adler32_combine, encode_png, write_png
+from svga.qa.png import adler32_combine, adler32_same_rows, encode_png, same_rows_block, write_png
 
 RNG = np.random.default_rng(15)
 
@@ -97,3 +98,96 @@ def test_what_cannot_be_a_png_is_one_error(tmp_path):
             encode_png(bad)
     with pytest.raises(SVGAError, match="cannot write"):
         write_png(tmp_path / "no" / "such" / "dir.png", np.zeros((2, 2, 3), np.uint8))
+
+
+def repeating_rows(w: int, h: int, channels: int = 3) -> np.ndarray:
+    """Runs of rows equal to the row above, of every length 1 .. 5, between changed rows, and the
+    first row black (so the very first run starts at the top)."""
+    img = np.zeros((h, w, channels), dtype=np.uint8)
+    y, run = 1, 1
+    while y < h:
+        img[y:] = RNG.integers(0, 256, (w, channels), dtype=np.uint8)  # a new row, repeated below
+        y += run + 1
+        run = run % 5 + 1
+    return img
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 4, 5, 6, 12, 258, 259, 260, 261, 262, 517, 775, 5760, 7681])
+@pytest.mark.parametrize("count", [1, 2, 3, 41])
+def test_the_block_of_repeated_rows_inflates_to_those_rows(stride, count):
+    """zlib's inflate is the oracle: the block gives back ``count`` rows of the Up filter byte
+    and ``stride`` zeros, ends on a byte boundary without ending the stream, and reaches only
+    its own bytes (it inflates the same after other data)."""
+    block = same_rows_block(stride, count)
+    want = (bytes([png.FILTER_UP]) + bytes(stride)) * count
+    d = zlib.decompressobj(-15)
+    assert d.decompress(block) == want and not d.eof
+    final = zlib.compressobj(1, zlib.DEFLATED, -15)
+    tail = final.flush()  # an empty final block
+    prefix = zlib.compressobj(1, zlib.DEFLATED, -15)
+    head = prefix.compress(b"\x07" * 300) + prefix.flush(zlib.Z_FULL_FLUSH)
+    assert zlib.decompress(head + block + tail, -15) == b"\x07" * 300 + want
+
+
+@pytest.mark.parametrize(("stride", "count"), [(3, 1), (5760, 637), (7681, 4000), (1, 70_000)])
+def test_adler32_of_repeated_rows_is_zlibs(stride, count):
+    prefix = RNG.integers(0, 256, 1000, dtype=np.uint8).tobytes()
+    rows = (bytes([png.FILTER_UP]) + bytes(stride)) * count
+    start = zlib.adler32(prefix)
+    assert adler32_same_rows(start, stride, count) == zlib.adler32(rows, start)
+    assert adler32_same_rows(1, stride, count) == zlib.adler32(rows)
+
+
+@pytest.mark.parametrize("size", [(1, 40), (2, 17), (86, 30), (87, 30), (1920, 64)])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_images_of_repeated_rows_read_back_exactly(tmp_path, size, channels):
+    """Widths whose rows end on a 258-byte match, one zero or two zeros past it (86 and 87
+    pixels: 257 and 260 bytes a row), one-pixel columns, and a flat image."""
+    w, h = size
+    want = repeating_rows(w, h, channels)
+    for img in (want, np.full_like(want, 90)):
+        path = tmp_path / "rows.png"
+        write_png(path, img)
+        pil, spng = read_back(path.read_bytes())
+        assert np.array_equal(pil, img) and np.array_equal(spng, img)
+        pngcheck(path)
+
+
+def test_repeated_rows_across_the_bands(monkeypatch):
+    """Four bands (borders at rows 300, 600, 900) whose borders fall inside runs of repeated
+    rows and between changed rows."""
+    monkeypatch.setattr(png, "WORKERS", 4)
+    want = repeating_rows(1280, 1200)
+    assert want.size // png.BAND_BYTES >= 4
+    want[290:310] = want[289]  # a run across the first border
+    want[590:605] = want[589]  # and across the second
+    data = encode_png(want)
+    pil, spng = read_back(data)
+    assert np.array_equal(pil, want) and np.array_equal(spng, want)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (40, 8), (33, 12), (17, 9)])
+def test_changed_rows_are_rows_unlike_the_row_above(shape):
+    """Against a byte-by-byte comparison, for strides of 8-, 4-, 2- and 1-byte words and rows
+    that do not start on a word boundary."""
+    h, stride = shape
+    buf = np.zeros(h * stride + 1, dtype=np.uint8)
+    rows = buf[1:].reshape(h, stride)  # one byte off the buffer's alignment
+    rows[h // 2:] = RNG.integers(0, 3, (h - h // 2, stride), dtype=np.uint8)
+    rows[-1] = rows[-2] if h > 1 else rows[-1]
+    for img in (rows, np.ascontiguousarray(rows)):
+        want = [bool(img[0].any())] + [bool((img[y] != img[y - 1]).any()) for y in range(1, h)]
+        assert png.changed_rows(img).tolist() == want
+
+
+@pytest.mark.parametrize("bands", [2, 3, 4])
+def test_bands_share_the_rows_out_by_their_work(bands):
+    """Every band gets at least one row, in order; when the changed rows sit in one part of the
+    image, the bands' costs come out within two changed rows of each other."""
+    for changed in (np.arange(1000) >= 700, RNG.integers(0, 2, 97).astype(bool), np.ones(bands, bool)):
+        cuts = png._cuts(changed, bands)
+        spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+        assert cuts[0] == 0 and cuts[-1] == len(changed) and all(a < b for a, b in spans)
+        cost = [int(np.where(changed[a:b], png.ROW_COST, 1).sum()) for a, b in spans]
+        if len(changed) == 1000:
+            assert max(cost) - min(cost) <= 2 * png.ROW_COST, cost  # each cut within a row of its mark

@@ -501,3 +501,148 @@ def test_next_cmd_reaches_qemu_after_the_commands_it_announces():
     mem.write(0, bytes(1 << 18))
     mem.send_pending()
     assert rec.order == [(196608, 65536), (131072, 65536), (65536, 65536), (0, 65536)]
+
+
+# -- read-ahead and known FIFO words (the round trips a SYNC costs) -----------------------------
+
+def _round_trips(t: QtestTransport) -> list[int]:
+    """Count the channel's waits for replies (each one a round trip to QEMU)."""
+    n = [0]
+    ch = t._ch
+    results = ch.results
+
+    def counting() -> list[bytes]:
+        n[0] += 1
+        return results()
+
+    ch.results = counting  # type: ignore[method-assign]
+    return n
+
+
+def _fill_stream(n: int) -> tuple[list[bytes], np.ndarray]:
+    """n RECT_FILL/UPDATE commands inside 640x480 (QEMU's headless surface before any
+    refresh, docs/qemu-7.2.md quirk 2) and a numpy reading of the fills."""
+    frame = np.zeros((480, 640), np.uint32)
+    cmds = []
+    for i in range(n):
+        cell = i // 2
+        x, y = cell % 40 * 16, cell // 40 % 30 * 16
+        if i % 2 == 0:
+            color = (cell * 0x010203) & 0xFFFFFF
+            cmds.append(encode("RECT_FILL", color=color, x=x, y=y, width=16, height=16))
+            frame[y:y + 16, x:x + 16] = color
+        else:
+            cmds.append(encode("UPDATE", x=x, y=y, width=16, height=16))
+    return cmds, frame
+
+
+def test_fifo_words_answered_without_a_round_trip_are_what_qemu_holds():
+    from svga.device import Device
+    t = QtestTransport()
+    try:
+        dev = Device(t)
+        dev.set_mode(640, 480)
+        mem, ch = t.fifo, t._ch
+        read32 = mem.read32
+        checked = [0, 0]  # reads, of which answered without a round trip
+
+        def checking(offset: int) -> int:
+            before = ch.count
+            value = read32(offset)
+            checked[0] += 1
+            checked[1] += ch.count == before
+            # The oracle: QEMU's own answer, asked now with a plain readl.
+            assert value == int(ch.query(f"readl {mem.base + offset:#x}"), 16), offset
+            return value
+
+        mem.read32 = checking  # type: ignore[method-assign]
+        cmds, frame = _fill_stream(8000)  # 176 KB: the 64 KiB ring wraps twice
+        dev.fifo.write_batch(cmds)
+        dev.sync()
+        assert checked[0] >= 8 and checked[1] >= checked[0] // 2
+        del mem.read32
+        got = dev.read_vram()
+        assert np.array_equal(got[:480, :640], frame)
+        assert mem.read32(FifoReg.STOP * 4) == mem.read32(FifoReg.NEXT_CMD * 4) == dev.fifo.next_offset
+    finally:
+        t.close()
+
+
+def test_a_sync_of_write_batch_costs_one_round_trip():
+    from svga.device import Device
+    t = QtestTransport()
+    try:
+        dev = Device(t)
+        dev.set_mode(640, 480)
+        syncs = [0]
+        port_write = t.port_write
+
+        def counting_writes(offset: int, value: int) -> None:
+            syncs[0] += offset == 0 and value == Reg.SYNC  # SVGA_INDEX_PORT selecting SYNC
+            port_write(offset, value)
+
+        t.port_write = counting_writes  # type: ignore[method-assign]
+        trips = _round_trips(t)
+        cmds, frame = _fill_stream(8000)
+        dev.fifo.write_batch(cmds)
+        dev.sync()
+        # QEMU runs at most 1023 commands a SYNC (docs/qemu-7.2.md 'Per-run cap'): 8000 need 8+.
+        assert syncs[0] >= 8
+        # BUSY and STOP come back together, and STOP is not asked again before the next SYNC.
+        assert trips[0] <= syncs[0] + 2, (trips[0], syncs[0])
+        assert np.array_equal(dev.read_vram()[:480, :640], frame)
+    finally:
+        t.close()
+
+
+def test_known_fifo_words_are_forgotten_when_qemu_may_have_changed_them():
+    t = QtestTransport()
+    try:
+        r = RegisterFile(t)
+        r[Reg.ID] = SVGA_ID_2
+        r[Reg.WIDTH], r[Reg.HEIGHT], r[Reg.BITS_PER_PIXEL] = W, H, 32
+        r[Reg.ENABLE] = 1
+        fifo = RawFifo(t, r)
+        t.display_image()  # the surface takes the mode (docs/qemu-7.2.md quirk 2)
+        fb = r[Reg.FB_OFFSET]
+        trips = _round_trips(t)
+        stop = FifoReg.STOP * 4
+        assert t.fifo.read32(stop) == fifo.min
+        n = trips[0]
+        assert t.fifo.read32(stop) == fifo.min and trips[0] == n  # nothing can have moved it
+        t.fifo.write32(stop, fifo.min)                             # our own write: asked again
+        assert t.fifo.read32(stop) == fifo.min and trips[0] == n + 1
+        # Commands committed but no SYNC: STOP stays; a screendump is a refresh that runs them
+        # (docs/qemu-7.2.md 'What triggers a run'), so STOP is asked again after it.
+        fifo._put(encode("RECT_FILL", color=0x00FF00, x=0, y=0, width=8, height=8))
+        t.fifo.write32(FifoReg.NEXT_CMD * 4, fifo.next)
+        assert t.fifo.read32(stop) == fifo.min
+        t.display_image()
+        assert t.fifo.read32(stop) == fifo.next
+        assert t.vram.read32(fb) == 0x00FF00
+        # A SYNC write makes QEMU run the FIFO too.
+        fifo._put(encode("RECT_FILL", color=0x0000FF, x=0, y=0, width=8, height=8))
+        t.fifo.write32(FifoReg.NEXT_CMD * 4, fifo.next)
+        assert t.fifo.read32(stop) != fifo.next
+        r[Reg.SYNC] = 1
+        assert t.fifo.read32(stop) == fifo.next
+        assert t.vram.read32(fb) == 0x0000FF
+    finally:
+        t.close()
+
+
+def test_a_word_at_a_time_commit_goes_out_as_two_runs_next_cmd_last():
+    # The kit without FIFO_CAP_RESERVE: each command word, then NEXT_CMD, again and again.
+    rec = _Recorder(65536)
+    mem = QtestMemory(rec, 0, 65536, "fifo")  # type: ignore[arg-type]
+    want = np.zeros(65536, np.uint8)
+    nxt = 16
+    for i in range(600):
+        mem.write32(nxt, 0x01000000 + i)
+        want[nxt: nxt + 4] = np.frombuffer((0x01000000 + i).to_bytes(4, "little"), np.uint8)
+        nxt += 4
+        mem.write32(FifoReg.NEXT_CMD * 4, nxt)
+    want[8:12] = np.frombuffer(nxt.to_bytes(4, "little"), np.uint8)
+    mem.send_pending()
+    assert rec.order == [(16, 2400), (8, 4)]
+    assert np.array_equal(rec.mem, want)

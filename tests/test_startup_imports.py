@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_FOR_INFO = ("svga.lab", "svga.tools.check", "PIL")
+NOT_FOR_INFO = ("svga.lab", "svga.tools.check", "PIL", "svga.captures", "svga.qa", "svga.transport.qmp",
+                "svga.transport.qtest", "qemu", "json", "shutil")
+"""The lab, the lint, Pillow, the captures, QA, QEMU's transports and QMP client; and json and
+shutil (with bz2, lzma), which the CLI used to import for every command (json for --json only;
+shutil through argparse finding the terminal's width: svga.tools.cli.terminal_columns)."""
 
 
 RUN = """\
@@ -58,3 +62,17 @@ def test_a_command_imports_its_own_module(tmp_path, argv, needs):
     assert proc.returncode == 0, proc.stderr[-500:]
     assert needs in names
     assert "usage: svga " + argv[0] in proc.stdout
+
+
+@pytest.mark.parametrize("columns", [None, "77", "0", "-3", "wide"])
+def test_the_clis_terminal_width_is_shutils(monkeypatch, columns):
+    """The CLI finds the width without importing shutil; the oracle is shutil's own answer."""
+    import shutil
+
+    from svga.tools.cli import terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_columns() == shutil.get_terminal_size().columns

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 
 from evdev import ecodes as e
+from vmmouse_fakes import Frames
 
 from vmmouse.absolute import VMMouse
 from vmmouse.daemon import Daemon
@@ -21,22 +22,6 @@ from vmmouse.protocol import QUEUE_PACKETS
 from vmmouse.uinput_sink import PointerBridge
 
 BUTTON_CODES = {Buttons.LEFT: e.BTN_LEFT, Buttons.RIGHT: e.BTN_RIGHT, Buttons.MIDDLE: e.BTN_MIDDLE}
-
-
-class Frames:
-    """A writer that records frames (the events between two SYN_REPORTs)."""
-
-    def __init__(self):
-        self.frames: list[list[tuple[int, int, int]]] = []
-        self.pending: list[tuple[int, int, int]] = []
-
-    def write(self, etype, code, value):
-        self.pending.append((etype, code, value))
-
-    def syn(self):
-        assert self.pending, "an empty frame"
-        self.frames.append(self.pending)
-        self.pending = []
 
 
 class Source:
@@ -135,7 +120,7 @@ def run_burst(n, seed):
     model = VMPortModel()
     mouse = VMMouse(model)
     mouse.enable()
-    rec = Frames()
+    rec = Frames(allow_empty=False)
     bridge = PointerBridge(rec, mouse.info)
     script = host_script(n, seed)
     wake = HostBurst(model, script, random.Random(seed + 1))
@@ -199,7 +184,7 @@ def test_a_drain_that_reaches_the_queue_size_reads_on_without_waiting():
             pass
 
     wake = Count()
-    rec = Frames()
+    rec = Frames(allow_empty=False)
     d = Daemon(Full(), wake, PointerBridge(rec, Full.info))
     d.drain()                                   # the first drain, before any wait (as run() does)
     d.step()

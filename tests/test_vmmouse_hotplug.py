@@ -13,6 +13,7 @@ import errno
 
 import pytest
 from evdev import ecodes as e
+from vmmouse_fakes import Frames
 
 from vmmouse.absolute import VMMouse
 from vmmouse.daemon import Daemon
@@ -25,18 +26,6 @@ from vmmouse.uinput_sink import PointerBridge
 from vmmouse.wakeup import PollWakeup
 
 TABLET_INFO = PointerInfo("vmmouse USB tablet bridge", (0, 0x7FFF), (0, 0x7FFF))
-
-
-class Frames:
-    def __init__(self):
-        self.frames, self.pending = [], []
-
-    def write(self, etype, code, value):
-        self.pending.append((etype, code, value))
-
-    def syn(self):
-        self.frames.append(self.pending)
-        self.pending = []
 
 
 class Sink:

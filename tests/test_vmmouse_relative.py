@@ -11,27 +11,13 @@ udev's input_id rule for a mouse (docs/vmmouse.md 'udev classification').
 from __future__ import annotations
 
 from evdev import ecodes as e
+from vmmouse_fakes import Frames
 
 from vmmouse.absolute import RELATIVE_DEVICE_NAME, VMMouse
 from vmmouse.events import Buttons, PointerEvent
 from vmmouse.model import VMPortModel
 from vmmouse.protocol import Command, PointerCommand
 from vmmouse.uinput_sink import PointerBridge, capabilities, relative_capabilities
-
-
-class Frames:
-    def __init__(self):
-        self.frames, self.pending = [], []
-
-    def write(self, etype, code, value):
-        self.pending.append((etype, code, value))
-
-    def syn(self):
-        self.frames.append(self.pending)
-        self.pending = []
-
-    def events(self):
-        return [ev for f in self.frames for ev in f]
 
 
 def setup(**model_kw):

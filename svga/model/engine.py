@@ -233,7 +233,15 @@ class FifoEngine:
         pos = count = 0
         try:
             while pos < len(words) and count < limit:
-                if fast is not None:
+                ran = fast.run_words(words, pos, limit - count) if fast is not None else None
+                if ran is not None:
+                    # The compiled core took what it could in one call; what it leaves (another
+                    # command, a bad rectangle, a command cut by NEXT_CMD) is the strict path's.
+                    pos, done, _ = ran
+                    count += done
+                    if pos >= len(words) or count >= limit:
+                        break
+                elif fast is not None:
                     # The fast path takes what it can; what it leaves is the strict path's.
                     fresh = not chunk_at <= pos < chunk_at + len(chunk)
                     if fresh:

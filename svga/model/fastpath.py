@@ -18,6 +18,15 @@ the pixels are the strict handlers', in their order: the damage rectangle, the c
 Screen Objects the rectangle intersects, QEMU's redraw queue while its placeholder surface is
 shown (quirk ``placeholder-shows-only-updates``), the count of executed commands.
 
+Where none of the effects beside the pixels, the damage and the counts is due (no Screen
+Objects, no redraw queue), the same loop runs in C (``fastpath.c`` next to this file, built
+and loaded by :mod:`svga.native`): :meth:`FastPath.run_words` hands it the run's uint32 words
+in one call, it writes the pixels in place (a copy row by row in the order that makes
+overlapping rectangles come out as through a temporary, as numpy's does), and this module
+then adds the damage rectangles and the counts. It stops exactly where :meth:`FastPath.run`
+stops, so the strict path sees the same commands; ``SVGA_NATIVE=0`` leaves the Python loop
+(docs/native.md 'Same results', 'Why a compiled core').
+
 Anything else goes to the strict path, one command at a time, which then reports it exactly
 as it always does: another command, a rectangle that fails a check (the error, or for UPDATE
 the note and the clipped or full-surface damage), a command cut by NEXT_CMD, a fill or copy
@@ -29,7 +38,11 @@ which is how tests compare the two (tests/test_model_fastpath.py).
 
 from __future__ import annotations
 
+import ctypes
+import struct
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -47,6 +60,39 @@ CHUNK_WORDS = 2048
 """FIFO words turned into Python ints at a time."""
 
 _UPDATE, _FILL, _COPY = int(Cmd.UPDATE), int(Cmd.RECT_FILL), int(Cmd.RECT_COPY)
+_OUT_N = 6
+"""The int64 words the compiled core hands back (fastpath.c: the index, the number run, at_end,
+the numbers of UPDATE, RECT_FILL and RECT_COPY)."""
+
+
+_UNLOADED = object()
+"""FastPath's core before the first FIFO run has loaded it."""
+_RECT = struct.Struct("<4I")
+"""One damage rectangle as the compiled core writes it (x, y, w, h; little-endian, checked)."""
+SOURCE = Path(__file__).with_suffix(".c")
+"""The compiled core's source, built by svga/native.py (docs/native.md 'Building')."""
+
+
+def bind(lib: ctypes.CDLL) -> Callable[..., None]:
+    """The entry point ``svga_fast_run`` of a library built from :data:`SOURCE` (or a copy of
+    it: the tests plant bugs in one), with its argument types set."""
+    fn = lib.svga_fast_run
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    fn.argtypes = [ptr, i64, i64, i64, ptr, i64, i64, i64, ctypes.c_int32, ptr, i64, ptr]
+    fn.restype = None
+    return fn  # type: ignore[no-any-return]
+
+
+def load_core() -> Callable[..., None] | None:
+    """The compiled core's entry point, or None: SVGA_NATIVE=0, no C compiler (NativeError with
+    SVGA_NATIVE=require), or a big-endian machine (the core writes native uint32 words, the
+    model's are little-endian; docs/native.md 'Same results')."""
+    if sys.byteorder != "little":
+        return None
+    from svga import native  # here, not at import: its imports cost a start-up that draws nothing
+
+    lib = native.load(SOURCE)
+    return bind(lib) if lib is not None else None
 
 
 class FastPath:
@@ -67,10 +113,31 @@ class FastPath:
         self._view = np.zeros((0, 0), dtype="<u4")
         self.update_ok = self.fill_ok = self.copy_ok = False
         self.width = self.height = 0
+        self._core: Callable[..., None] | None | object = _UNLOADED
+        self._fb_ptr = vram.ctypes.data
+        self._stride_px = 0
+        self._out = np.zeros(_OUT_N, dtype=np.int64)
+        self._out_ptr = self._out.ctypes.data
+        self._damage = np.zeros((0, 4), dtype=np.uint32)
+        self._damage_ptr = 0
+
+    @property
+    def core(self) -> Callable[..., None] | None:
+        """The compiled core (:meth:`run_words`), loaded (built if need be) at the first FIFO
+        run; None where the Python code runs alone. The tests swap it."""
+        if self._core is _UNLOADED:
+            self._core = load_core()
+        return self._core  # type: ignore[return-value]
+
+    @core.setter
+    def core(self, fn: Callable[..., None] | None) -> None:
+        self._core = fn
 
     # -- once a run ----------------------------------------------------------------------------
     def begin(self, extended_active: bool) -> bool:
         """Set up for one FIFO run; False if the fast path must not run in it."""
+        if self._core is _UNLOADED:  # before the run, so a failed build (require) stops nothing half-way
+            self._core = load_core()
         ex, st = self.executor, self.state
         base, stride, width, height = ex.target_geometry()
         if not self._view_for(base, stride, width, height):
@@ -91,6 +158,7 @@ class FastPath:
             return True
         if width <= 0 or height <= 0:
             self._view = np.zeros((max(height, 0), max(width, 0)), dtype="<u4")
+            self._fb_ptr, self._stride_px = self.vram.ctypes.data, 0  # never written through
         else:
             if base % BYTES_PER_PIXEL or stride % BYTES_PER_PIXEL or (height > 1 and stride < width * 4):
                 return False
@@ -98,6 +166,7 @@ class FastPath:
                 return False
             self._view = as_strided(self._vram32[base // BYTES_PER_PIXEL:], shape=(height, width),
                                     strides=(stride, BYTES_PER_PIXEL))
+            self._fb_ptr, self._stride_px = self.vram.ctypes.data + base, stride // BYTES_PER_PIXEL
         self._view_key = key
         return True
 
@@ -109,6 +178,43 @@ class FastPath:
         st.redraw.append((x, y, w, h))
 
     # -- the commands --------------------------------------------------------------------------
+    def run_words(self, words: np.ndarray, p: int, room: int) -> tuple[int, int, bool] | None:
+        """:meth:`run` by the compiled core, straight from the run's uint32 ``words`` (one call
+        for all the commands it takes), with the same result and the same effects; None
+        (nothing done) where the core must not run: there is none, or an effect beside the
+        pixels, the damage and the counts is due (Screen Objects, QEMU's redraw queue), which
+        :meth:`run` then does (docs/native.md 'Same results')."""
+        core, st = self.core, self.state
+        if core is None or st.screens or (self._redraw_limit is not None and st.placeholder is not None):
+            return None
+        damage = st.damage
+        cap = damage.maxlen
+        if not cap or words.dtype != np.uint32 or not words.flags.c_contiguous:
+            return None  # the core keeps the last ``cap`` rectangles: there must be a cap
+        if len(self._damage) != cap:
+            self._damage = np.zeros((cap, 4), dtype=np.uint32)
+            self._damage_ptr = self._damage.ctypes.data
+        buf, out = self._damage, self._out
+        offers = (1 if self.update_ok else 0) | (2 if self.fill_ok else 0) | (4 if self.copy_ok else 0)
+        core(words.ctypes.data, len(words), p, room, self._fb_ptr, self._stride_px, self.width, self.height,
+             offers, self._damage_ptr, cap, self._out_ptr)
+        p, done, at_end, n_update, n_fill, n_copy = out.tolist()
+        if done:
+            if done <= cap:
+                kept = buf[:done].tobytes()
+            else:  # the k-th rectangle went to k % cap: the oldest kept one is at done % cap
+                k = done % cap
+                kept = buf[k:].tobytes() + buf[:k].tobytes()
+            damage.extend(_RECT.iter_unpack(kept))  # (x, y, w, h) tuples of ints, as run() appends
+            counts = st.counts
+            if n_update:
+                counts["UPDATE"] += n_update
+            if n_fill:
+                counts["RECT_FILL"] += n_fill
+            if n_copy:
+                counts["RECT_COPY"] += n_copy
+        return p, done, bool(at_end)
+
     def run(self, words: list[int], p: int, room: int) -> tuple[int, int, bool]:
         """Run commands from ``words[p:]``, at most ``room`` of them, until one the fast path
         does not take. Returns the index it stopped at, the number run, and whether it stopped

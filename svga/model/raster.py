@@ -10,7 +10,8 @@ so a RegionError means the framebuffer itself does not fit in VRAM.
 Fills and copies write through a (height, width) uint32 view (:func:`words`) whenever the
 base and the stride are whole words, as they always are for a mode: one 32-bit store a pixel
 instead of four byte stores (a 1080p fill: from about 16 ms to under 1 ms); the FIFO fast path
-(:mod:`svga.model.fastpath`) keeps such a view of its target for a whole run.
+(:mod:`svga.model.fastpath`) keeps such a view of its target for a whole run. Reading out
+(:func:`to_rgb`) is :mod:`svga.pixels`' channel copies from the view into the caller's image.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from svga.model.cursor import CursorImage
-from svga.pixels import from_rgb
+from svga.pixels import bytes_to_rgb, from_rgb
 from svga.pixels import to_rgb as words_to_rgb
 
 BYTES_PER_PIXEL = 4
@@ -85,9 +86,12 @@ def copy(buf: np.ndarray, src: tuple[int, int, int, int], dst: tuple[int, int, i
     target[...] = source
 
 
-def to_rgb(buf: np.ndarray, base: int, stride: int, width: int, height: int) -> np.ndarray:
-    """The rectangle at (0, 0) as a contiguous (height, width, 3) RGB image."""
-    return np.ascontiguousarray(pixels(buf, base, stride, 0, 0, width, height)[..., 2::-1])
+def to_rgb(buf: np.ndarray, base: int, stride: int, width: int, height: int,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """The rectangle at (0, 0) as a (height, width, 3) RGB image, contiguous, or written into
+    ``out`` (that shape, uint8) when given: the three channel copies of
+    :func:`svga.pixels.bytes_to_rgb` straight out of the memory, with no copy between."""
+    return bytes_to_rgb(pixels(buf, base, stride, 0, 0, width, height), out)
 
 
 def composite_cursor(image: np.ndarray, cursor: CursorImage, left: int, top: int) -> None:

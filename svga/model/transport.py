@@ -243,17 +243,19 @@ class ModelTransport(Transport):
         return self.guest.memory.reshape(-1, PAGE_SIZE)
 
     def _frame(self) -> np.ndarray:
+        """The legacy screen as (height, width, 3) RGB, a new array (the cursor is drawn onto it)."""
         st = self.state
         width, height, stride = st.width, st.height, st.bytes_per_line
         base = self.engine.executor.framebuffer().base
-        image = np.zeros((height, width, 3), dtype=np.uint8)
         if width == 0 or height == 0:
-            return image
+            return np.zeros((height, width, 3), dtype=np.uint8)
         # Rows that lie wholly inside VRAM; a mode too big for it shows black below them.
         room = len(self._vram) - base - width * 4
         rows = 0 if room < 0 else height if stride == 0 else min(height, room // stride + 1)
+        image = np.empty((height, width, 3), dtype=np.uint8)
         if rows:
-            image[:rows] = to_rgb(self._vram, base, stride, width, rows)
+            to_rgb(self._vram, base, stride, width, rows, out=image[:rows])  # straight into the image
+        image[rows:] = 0
         return image
 
     # -- inspection ----------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -76,6 +76,27 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(self.usage_status, f"svga: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every argument added (to check its metavar); left to
+        # find its own width, the first one imports shutil (and with it bz2, lzma and zlib: 3-4 ms
+        # of every command's start-up). The width is the one shutil would give it.
+        return self.formatter_class(prog=self.prog, width=terminal_columns() - 2)
+
+
+def terminal_columns() -> int:
+    """What ``shutil.get_terminal_size().columns`` gives (COLUMNS, else the terminal of
+    standard output, else 80), without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
 
 def parse_mode(text: str) -> tuple[int, int, int]:
     """``1024x768`` or ``1024x768x32`` -> (width, height, 32); any other depth is refused
@@ -134,6 +155,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if sources:
         info["sources"] = sources
     if args.json:
+        import json  # only here: 2 ms of start-up for the text report
+
         print(json.dumps(info, indent=2))
         return 0
     mode = info["mode"]
@@ -216,25 +239,16 @@ def _save(rgb, path: str) -> None:  # noqa: ANN001 - an (h, w, 3) uint8 array
 
 
 # -- parser -------------------------------------------------------------------------------
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The ``svga`` parser. With ``argv``, only the module of the command it names is imported
-    (the others are listed with their help line); without, every command is built whole."""
-    command = None if argv is None else _command_of(argv) or ""
-    p = OneLineParser(
-        prog="svga",
-        description="Drive a VMware SVGA II display adapter from user space: on the real device "
-                    "in a VM, on QEMU's device model, or on the built-in software model.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--debug", action="store_true", help="show tracebacks and driver logs")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    s = sub.add_parser("info", help="show the device, its version, capabilities, memory and mode",
+def _add_info(sub: argparse._SubParsersAction, help_line: str) -> None:
+    s = sub.add_parser("info", help=help_line,
                        description="Negotiate with the device and print what it offers.")
     _add_device_options(s)
     s.add_argument("--json", action="store_true", help="print JSON instead of text")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("mode", help="set a display mode, e.g. 1024x768",
+
+def _add_mode(sub: argparse._SubParsersAction, help_line: str) -> None:
+    s = sub.add_parser("mode", help=help_line,
                        description="Set WIDTHxHEIGHT[x32] (only 32 bpp is supported) and check the "
                                    "device took it.")
     s.add_argument("mode", type=parse_mode, metavar="WIDTHxHEIGHT[x32]")
@@ -243,7 +257,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _add_device_options(s)
     s.set_defaults(func=cmd_mode)
 
-    s = sub.add_parser("demo", help="draw the test pattern and write a PNG screenshot",
+
+def _add_demo(sub: argparse._SubParsersAction, help_line: str) -> None:
+    s = sub.add_parser("demo", help=help_line,
                        description="Draw a recognisable test pattern (gradient, fills, copies, tiny "
                                    "updates, a cursor) and save a screenshot of it.")
     _add_device_options(s)
@@ -257,7 +273,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                    help="leave the hardware cursor out of the screenshot (as QEMU's screendump does)")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("screenshot", help="save what the device shows now as a PNG",
+
+def _add_screenshot(sub: argparse._SubParsersAction, help_line: str) -> None:
+    s = sub.add_parser("screenshot", help=help_line,
                        description="Save the device's current screen (its current mode) as a PNG.")
     _add_device_options(s)
     s.add_argument("out", help="PNG to write")
@@ -277,6 +295,36 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                         "display, the bounding box of all screens)")
     s.set_defaults(func=cmd_screenshot)
 
+
+BUILTINS: dict[str, tuple[Callable[[argparse._SubParsersAction, str], None], str]] = {
+    "info": (_add_info, "show the device, its version, capabilities, memory and mode"),
+    "mode": (_add_mode, "set a display mode, e.g. 1024x768"),
+    "demo": (_add_demo, "draw the test pattern and write a PNG screenshot"),
+    "screenshot": (_add_screenshot, "save what the device shows now as a PNG"),
+}
+"""The subcommands this module implements, with the line each shows in ``svga --help``."""
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``svga`` parser. With ``argv``, only the command it names is built whole (for a tool
+    module's command, that module is imported and adds all of its commands); every other
+    command is listed with its help line and built when it runs. Without, every command is
+    built whole."""
+    command = None if argv is None else _command_of(argv) or ""
+    p = OneLineParser(
+        prog="svga",
+        description="Drive a VMware SVGA II display adapter from user space: on the real device "
+                    "in a VM, on QEMU's device model, or on the built-in software model.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show tracebacks and driver logs")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    for name, (add, help_line) in BUILTINS.items():
+        if command is None or command == name:
+            add(sub, help_line)
+        else:
+            _placeholder(sub, name, help_line)
+
     commands = set(EXTENSIONS) if command is None else {command}
     modules = {EXTENSIONS[name][0] for name in commands if name in EXTENSIONS}
     added: set[str] = set()
@@ -290,11 +338,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             importlib.import_module(module).add_parser(sub)
             added |= set(sub.choices) - before
         else:
-            sub.add_parser(name, help=help_line)  # listed in svga --help, built when it runs
+            _placeholder(sub, name, help_line)  # listed in svga --help, built when it runs
             added.add(name)
     if "compare" in sub.choices:
         sub.choices["compare"].usage_status = 2  # its documented "bad input" status
     return p
+
+
+def _placeholder(sub: argparse._SubParsersAction, name: str, help_line: str) -> None:
+    """A command listed in ``svga --help`` that does not run in this process: its help line
+    only (no --help of its own either: a parser with nothing to parse costs a third less)."""
+    sub.add_parser(name, help=help_line, add_help=False)
 
 
 EXTENSIONS: dict[str, tuple[str, str]] = {

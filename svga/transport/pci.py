@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from svga.errors import AccessDenied, DeviceBusy, DeviceError, DeviceNotFound, UnsupportedDevice
-from svga.registers import INDEX_PORT, PCI_DEVICE_SVGA2, PCI_VENDOR_VMWARE, VALUE_PORT
+from svga.registers import INDEX_PORT, PCI_DEVICE_SVGA2, PCI_VENDOR_VMWARE, VALUE_PORT, Reg
 from svga.transport.base import ArrayMemory, Transport
 
 # Resource flags in the sysfs ``resource`` table (include/linux/ioport.h).
@@ -385,6 +385,45 @@ class PciTransport(Transport):
             return _from_bytes(data, "little")
 
         return write, read
+
+    def sync_op(self) -> Callable[[], int] | None:
+        """The FIFO's drain step as one call (issue 19): write SYNC = 1, then read BUSY once,
+        returning it (svga/registers.py: index, value; index, value read). Four syscalls, the
+        same as :meth:`register_ops`' ``write(SYNC, 1)`` then ``read(BUSY)``, with the same
+        checks (the transport open, no short transfer, errors mapped); None where
+        :meth:`register_ops` is None."""
+        if self.register_ops() is None:
+            return None
+        sync_idx, busy_idx, one, zero = _pack_u32(Reg.SYNC), _pack_u32(Reg.BUSY), _pack_u32(1), _pack_u32(0)
+        path = f"{self.info.path}/resource0"
+
+        def short(n: int, offset: int, what: str = "write") -> DeviceError:
+            return DeviceError(f"short {what} of {n} bytes at BAR0+{offset} of PCI {self.info.address}")
+
+        def sync_busy() -> int:
+            fd = self._fd
+            if fd < 0:
+                self._port_check(INDEX_PORT)  # raises: the transport is closed
+            try:
+                if (n := _pwrite(fd, sync_idx, INDEX_PORT)) != 4:
+                    raise short(n, INDEX_PORT)
+                if (n := _pwrite(fd, one, VALUE_PORT)) != 4:
+                    raise short(n, VALUE_PORT)
+                if (n := _pwrite(fd, busy_idx, INDEX_PORT)) != 4:
+                    raise short(n, INDEX_PORT)
+            except OSError as exc:
+                raise _os_error("write", path, exc) from None
+            try:
+                data = _pread(fd, 4, VALUE_PORT)
+            except OSError as exc:
+                raise _os_error("read", path, exc) from None
+            if data == zero:  # the usual answer (QEMU's BUSY is always 0): one comparison
+                return 0
+            if len(data) != 4:
+                raise short(len(data), VALUE_PORT, "read")
+            return _from_bytes(data, "little")
+
+        return sync_busy
 
     def close(self) -> None:
         # Drop our numpy views first: an mmap cannot be closed while a buffer export of it

@@ -12,7 +12,11 @@ BARs *write-combine*: writes land in a shadow copy and each contiguous dirty run
 as one base64 ``b64write`` just before anything that could observe it (a port access, a
 read, a screendump, :meth:`QtestTransport.flush`). Requests that return nothing are
 pipelined: their ``OK`` replies are collected later, while sending, so only reads wait for
-a round trip.
+a round trip. A port read that the driver follows with a read of the same FIFO word each
+time (BUSY, then FIFO STOP, as every SYNC does) brings that word back in the same round
+trip, and headless (``display="none"``), where QEMU writes FIFO memory only when a port
+write or a QMP command makes it run the FIFO, a FIFO word read since then is answered from
+what was read (:meth:`QtestMemory.read32`).
 
 What this proves and what it does not: QEMU's behaviour for a command stream, fast and
 without root; not the guest side (sysfs, mmap, the kernel), which only the guest lab sees.
@@ -109,6 +113,7 @@ class QtestTransport(Transport):
                 "-qtest", f"unix:{qtest_path}", "-qtest-log", "none", *qmp_option(qmp_path),
                 *extra_args]
         self.argv = argv
+        self.argv_extra = tuple(extra_args)
         t0 = time.monotonic()
         try:
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -234,7 +239,11 @@ class QtestTransport(Transport):
                 raise UnsupportedDevice(f"BAR{i} did not take address {self.bars[i]:#x} (reads {got:#x})")
         self.io_base = self.bars[0]
         self.vram = QtestMemory(self._ch, self.bars[1], self.bar_sizes[1], "BAR1")
-        self.fifo = QtestMemory(self._ch, self.bars[2], self.bar_sizes[2], "BAR2")
+        # Headless and with nothing added to the command line, nothing refreshes the display,
+        # so the FIFO runs only on a SYNC write or a QMP screendump (docs/qemu-7.2.md 'What
+        # triggers a run'): between port writes and QMP commands its words keep what was read.
+        self.fifo = QtestMemory(self._ch, self.bars[2], self.bar_sizes[2], "BAR2",
+                                quiet=self.display == "none" and not tuple(self.argv_extra))
         QtestMemory.link(self.vram, self.fifo)
 
     # -- Transport ------------------------------------------------------------------
@@ -252,10 +261,23 @@ class QtestTransport(Transport):
 
     def port_read(self, offset: int) -> int:
         self._flush_writes()
-        return int(self._ch.query(f"inl {self.io_base + offset:#x}"), 16) & 0xFFFFFFFF
+        ch, fifo = self._ch, self.fifo
+        fifo._known.clear()  # a register access may run the FIFO
+        ahead = fifo._read_ahead_offset()
+        if ahead is None:
+            value = int(ch.query(f"inl {self.io_base + offset:#x}"), 16) & 0xFFFFFFFF
+            fifo._port_read_at = ch.count
+            return value
+        # The FIFO word the driver read after the last port read: asked in the same round trip.
+        ch.ask(f"inl {self.io_base + offset:#x}")
+        ch.ask(f"readl {fifo.base + ahead:#x}")
+        port, word = ch.results()
+        fifo._read_ahead_done(ahead, int(word, 16) & 0xFFFFFFFF, ch.count)
+        return int(port, 16) & 0xFFFFFFFF
 
     def port_write(self, offset: int, value: int) -> None:
         self._flush_writes()
+        self.fifo._known.clear()  # a SYNC write runs the FIFO (and STOP moves)
         self._ch.post(f"outl {self.io_base + offset:#x} {int(value) & 0xFFFFFFFF:#x}")
 
     def flush(self) -> None:
@@ -283,12 +305,17 @@ class QtestTransport(Transport):
     def config_read(self, reg: int) -> int:
         """32-bit read of the device's PCI configuration space (``reg`` is rounded down to 4)."""
         self._flush_writes()
+        self.fifo._known.clear()
         return self._cfg_read(self.pci_slot, reg)
 
     @property
     def qmp(self) -> QMPConnection:
         self._live()
         assert self._state.qmp is not None
+        # A QMP command can run the FIFO (a screendump is a display refresh): a word read
+        # ahead before it is no longer what memory holds after it.
+        self.fifo._ahead_at = -1
+        self.fifo._known.clear()
         return self._state.qmp
 
     @property
@@ -322,10 +349,25 @@ class QtestMemory(Memory):
     request is carried out whole, so order only matters if a refresh falls between the
     requests of one flush. To keep the rule even then, runs go out in the order they were
     last written (NEXT_CMD, written after the commands, goes last) and a run split into
-    chunks goes out from its end down (the FIFO registers sit at its lowest addresses)."""
+    chunks goes out from its end down (the FIFO registers sit at its lowest addresses).
 
-    def __init__(self, channel: _QtestChannel, base: int, size: int, name: str) -> None:
+    Read-ahead: when :meth:`read32` reads a word straight after a port read (no request in
+    between), the transport asks for that word again in the round trip of the next port
+    read, right after it, and the next :meth:`read32` of that word with no request in
+    between returns it without a round trip. That is the value QEMU's memory held after
+    every request this process made, so the answer is one a read at that moment gives (QEMU
+    changes this memory only as it carries out requests, or on a display refresh that may
+    come at any time anyway); a QMP command forgets it. A value read ahead and not used
+    stops the read-ahead until the pattern is seen again.
+
+    ``quiet`` (the transport sets it for the FIFO of a headless QEMU): QEMU writes this memory
+    only when a request of ours makes it (a port access, a QMP command), so :meth:`read32`
+    keeps each word it reads until the transport's next port access or QMP command, or a
+    write of ours to that word, and answers from it meanwhile."""
+
+    def __init__(self, channel: _QtestChannel, base: int, size: int, name: str, quiet: bool = False) -> None:
         self._ch = channel
+        self.quiet = quiet
         self.base = base
         self.size = size
         self.name = name
@@ -338,6 +380,12 @@ class QtestMemory(Memory):
         self._ends: list[int] = []
         self._seqs: list[int] = []  # when each run was last written
         self._seq = 0
+        # Read-ahead state, in the channel's request count (see the class docstring).
+        self._port_read_at = -1   # the count just after the transport's last plain port read
+        self._ahead: int | None = None  # the offset to read ahead
+        self._ahead_value = 0
+        self._ahead_at = -1       # the count at which _ahead_value is current (-1: none)
+        self._known: dict[int, int] = {}  # quiet: word offset -> value, until a port access
 
     @staticmethod
     def link(*memories: QtestMemory) -> None:
@@ -362,6 +410,9 @@ class QtestMemory(Memory):
             seqs[-1] = self._seq
             return
         i = bisect.bisect_left(ends, start)      # first run ending at or after start
+        if i < len(starts) and starts[i] <= start and end <= ends[i]:
+            seqs[i] = self._seq  # inside a run already (NEXT_CMD again, a word at a time)
+            return
         j = bisect.bisect_right(starts, end)     # runs starting at or before end
         if i == j:
             starts.insert(i, start)
@@ -383,10 +434,15 @@ class QtestMemory(Memory):
             return
         self._shadow[offset: offset + n] = src
         self._mark(offset, offset + n)
+        if self._known:
+            for k in [k for k in self._known if offset - 4 < k < offset + n]:
+                del self._known[k]
 
     def write32(self, offset: int, value: int) -> None:
         if offset & 3 or not 0 <= offset <= self.size - 4:
             return super().write32(offset, value)
+        if self._known:
+            self._known.pop(offset, None)
         if self._words is not None:
             self._words[offset >> 2] = int(value) & 0xFFFFFFFF
         else:
@@ -435,7 +491,33 @@ class QtestMemory(Memory):
             return super().read32(offset)
         self._check(offset, 4)
         self._send_group()
-        return int(self._ch.query(f"readl {self.base + offset:#x}"), 16) & 0xFFFFFFFF
+        ch = self._ch
+        if self._ahead_at == ch.count and offset == self._ahead:
+            self._ahead_at = -1  # used once
+            value = self._ahead_value
+        else:
+            known = self._known.get(offset)
+            if known is not None:
+                return known
+            if self._port_read_at == ch.count:
+                self._ahead = offset  # read right after a port read: read it ahead next time
+            value = int(ch.query(f"readl {self.base + offset:#x}"), 16) & 0xFFFFFFFF
+        if self.quiet:
+            self._known[offset] = value
+        return value
+
+    def _read_ahead_offset(self) -> int | None:
+        """The offset to read with the next port read, or None (also when the last word read
+        ahead went unused: then none until :meth:`read32` sees the pattern again)."""
+        if self._ahead_at != -1:
+            self._ahead = None
+            self._ahead_at = -1
+        return self._ahead
+
+    def _read_ahead_done(self, offset: int, value: int, count: int) -> None:
+        self._ahead_value = value
+        self._ahead_at = count
+        self._port_read_at = count
 
 
 class _QtestChannel:
@@ -464,6 +546,8 @@ class _QtestChannel:
         self._broken: DeviceError | None = None
         self._refused: DeviceError | None = None
         self._mask = selectors.EVENT_READ
+        self.count = 0
+        """Requests queued so far (what the read-ahead of QtestMemory.read32 goes by)."""
 
     def post(self, line: str | bytes) -> None:
         self._queue(line, False)
@@ -493,6 +577,7 @@ class _QtestChannel:
         if self._broken is not None:
             raise self._broken
         data = line.encode() if isinstance(line, str) else line
+        self.count += 1
         self._out += data
         self._out += b"\n"
         self._expect.append((want, data[:40]))

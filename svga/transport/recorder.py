@@ -13,27 +13,32 @@ holds'):
 - register writes: WIDTH, HEIGHT, BITS_PER_PIXEL written in a row become ``mode``; CURSOR_X,
   CURSOR_Y, CURSOR_ON in a row become ``cursor``; a SYNC write of 1 is ``sync``; every other
   write is ``reg``;
-- FIFO commands as committed: when the driver writes NEXT_CMD, the words between the old and
-  the new NEXT_CMD (across the wrap) are decoded with the command table; a command split over
-  several NEXT_CMD writes is recorded once it is whole; words the table cannot decode are
-  ``raw``. The ring pointers are the driver's bookkeeping and are not recorded; other FIFO
-  register writes (cursor bypass 3) are ``fiforeg``;
+- FIFO commands as committed: the words each commit hands over (svga/fifo.py, the commit
+  listener) are decoded with the command table; a command split over several commits is
+  recorded once it is whole; words the table cannot decode are ``raw`` (an unknown id: the rest
+  of its commit). The ring pointers are the driver's bookkeeping and are not recorded; other
+  FIFO register writes (cursor bypass 3) are ``fiforeg``;
 - before each UPDATE, the framebuffer rectangle under it, read from VRAM at that moment; a
   keyframe of the whole screen at the start (when the device is already in a mode) and at each
   mode change (the first ENABLE after it);
 - a frame marker and a timestamp at the start and after each SYNC that follows commands.
 
 How it stays cheap (docs/capture-format.md 'What a recording holds'): the driver's FIFO writer
-hands every commit to :meth:`RecordingTransport.fifo_commit_listener` (svga/fifo.py, the
-commit listener), so FIFO memory is not watched word by word; a commit's words are cut into
-commands by the command table's lengths (decoded only for the commands whose length depends on
-their fields) and copied straight into the chunk being filled as command records, without
-making a Command object; register writes take one comparison on their way. Pixels under an
-UPDATE are copied out of VRAM at that moment; large ones are compressed (zlib level 0: stored
-blocks) on a worker thread, which also writes the full chunks, so the driver waits only at a
-flush. ``svga convert`` (level 6) makes the file small. :func:`install_signal_flush` makes
-SIGINT and SIGTERM flush every open recording first, and an exit flushes too, so a crash loses
-at most one chunk.
+hands every commit to :meth:`RecordingTransport.fifo_commit_listener`, so FIFO memory is not
+watched word by word, and the listener asks for whole commits (``whole_commits``: one call per
+command even where the kit commits a word at a time); a commit holding one command of a fixed
+size is copied straight into the chunk being filled as its record (one dict look-up for its
+length), anything else is cut into commands by the command table's lengths (decoded only for
+the commands whose length depends on their fields), without making a Command object; register
+writes take one comparison on their way. Pixels under an UPDATE are copied out of VRAM at that
+moment, through a view of the mode's rows kept until the layout changes; a large rectangle of
+one colour (a screen just cleared) is written as a few bytes of deflate instead; large ones are
+laid out on a worker thread (one per process, kept), which also takes the checksums, writes the
+full chunks and, first, cuts an old file at the path down to the header, so the driver waits
+only at a flush. ``svga convert`` (level 6) makes the file small. :func:`install_signal_flush`
+makes SIGINT and SIGTERM flush every open recording first, and an exit flushes too (after the
+interpreter has stopped its worker threads, on the exiting thread), so a crash loses at most one
+chunk.
 """
 
 from __future__ import annotations
@@ -41,10 +46,12 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import stat
 import struct
 import time
 import weakref
 import zlib
+from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -55,8 +62,8 @@ from svga.commands import CODECS, Cmd, decode
 from svga.errors import IncompleteCommand, ProtocolError
 from svga.registers import INDEX_PORT, VALUE_PORT, Cap, FifoReg, Reg
 from svga.stream import binary
+from svga.stream.capture import CaptureError, Frame, Header, RegWrite, Time
 from svga.stream.capture import FifoRegWrite as FifoRegEvent
-from svga.stream.capture import Frame, Header, RegWrite, Time
 from svga.stream.items import CursorMove, Mode, Sync
 from svga.transport.base import Memory, Transport
 
@@ -75,9 +82,20 @@ four fields, unsigned: svga/commands.py)."""
 _U32 = struct.Struct("<I")
 _RECT = struct.Struct("<4I")
 _HEADS = [binary.command_head(n) for n in range(64)]
-_BIG_PIXELS = 4096
-"""Pixel bytes from which compression goes to the worker thread (below, a thread hand-off costs
-more than zlib's stored blocks)."""
+_FIXED_BYTES = {_U32.pack(c.id): 4 * c.nwords for c in set(CODECS.values())
+                if c.fixed and 0 < c.nwords < 64 and c.id not in _UPDATES}
+"""Bytes of each fixed-size command without pixels, by its id's four bytes: a commit of exactly
+that many bytes starting with that id is one whole command (its record: a head from _HEADS and
+the words)."""
+_UPDATE_BYTES = {_U32.pack(c.id): 4 * c.nwords for c in set(CODECS.values()) if c.id in _UPDATES and c.fixed}
+_SMALL_RECT = 4096
+"""Pixel bytes up to which an UPDATE's rectangle is recorded in place (one stored block)."""
+_BIG_PIXELS = 1 << 18
+"""Pixel bytes from which a record is made on the worker thread (below, the hand-off and the
+worker's turns at the GIL cost the driver more than zlib's checksum)."""
+_SOLID_MIN = 1 << 16
+"""Pixel bytes from which a rectangle is first checked for being one colour (below, its stored
+blocks cost less than the check and the deflate bits)."""
 _OPEN: weakref.WeakSet[RecordingTransport] = weakref.WeakSet()
 
 
@@ -145,6 +163,8 @@ _BLOCK = struct.Struct("<BHH")
 _SMALL_PIXELS = struct.Struct("<BIIIIBIBBBHH")
 """A pixels record's fields, then a zlib header and one stored block's header."""
 _ADLER = struct.Struct(">I")
+_ADLER_MOD = 65521
+"""Adler-32's modulus (RFC 1950 8.2)."""
 
 
 def _stored_size(n: int) -> int:
@@ -170,23 +190,150 @@ def _adler(data: bytes) -> bytes:
     return _ADLER.pack(zlib.adler32(data))
 
 
-Part = bytes | bytearray | memoryview | Future
+def _stored_record(head: bytes, data: bytes) -> np.ndarray:
+    """On the worker: ``head`` (a pixels record's fields and the zlib header), ``data`` as
+    stored blocks, and its checksum, in one buffer: each step is one call that lets go of the
+    GIL (the checksum, one copy), so the driver's thread rarely waits for the worker's turns."""
+    n = len(data)
+    full, last = divmod(n, _STORED_MAX)
+    if not last:
+        full, last = full - 1, _STORED_MAX  # the last block is the final one
+    h = len(head)
+    out = np.empty(h + 5 * (full + 1) + n + 4, np.uint8)
+    out[:h] = np.frombuffer(head, np.uint8)
+    src = np.frombuffer(data, np.uint8)
+    at = h + full * (_STORED_MAX + 5)
+    if full:
+        blocks = out[h: at].reshape(full, _STORED_MAX + 5)
+        blocks[:, :5] = np.frombuffer(_BLOCK.pack(0, _STORED_MAX, 0), np.uint8)
+        blocks[:, 5:] = src[: full * _STORED_MAX].reshape(full, _STORED_MAX)
+    out[at: at + 5] = np.frombuffer(_BLOCK.pack(1, last, last ^ 0xFFFF), np.uint8)
+    out[at + 5: at + 5 + last] = src[full * _STORED_MAX:]
+    out[at + 5 + last:] = np.frombuffer(_adler(data), np.uint8)
+    return out
+
+
+# -- one colour as deflate (docs/capture-format.md 'What a recording holds') --------------------
+def _reversed_bits(code: int, nbits: int) -> int:
+    """A Huffman code as it goes into the bit stream: its first (most significant) bit in the
+    lowest position (RFC 1951 3.1.1)."""
+    return int(format(code, f"0{nbits}b")[::-1], 2)
+
+
+def _fixed_code(sym: int) -> tuple[int, int]:
+    """The fixed literal/length code of ``sym`` (RFC 1951 3.2.6), reversed, and its length."""
+    if sym < 144:
+        return _reversed_bits(0x30 + sym, 8), 8
+    if sym < 256:
+        return _reversed_bits(0x190 + sym - 144, 9), 9
+    if sym < 280:
+        return _reversed_bits(sym - 256, 7), 7
+    return _reversed_bits(0xC0 + sym - 280, 8), 8
+
+
+_CODES = [_fixed_code(s) for s in range(288)]
+_LEN_BASE = (3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
+             163, 195, 227, 258)
+"""The shortest length of each length code 257..285 (RFC 1951 3.2.5), and its extra bits:"""
+_LEN_EXTRA = (0,) * 8 + (1,) * 4 + (2,) * 4 + (3,) * 4 + (4,) * 4 + (5,) * 4 + (0,)
+_DIST_4 = (_reversed_bits(3, 5), 5)
+"""Distance 4: distance code 3, no extra bits, five bits in a fixed block."""
+_MATCH_258 = _CODES[285][0] | _DIST_4[0] << 8
+"""13 bits: copy 258 bytes from 4 back (length code 285, distance code 3)."""
+_MATCHES_8 = sum(_MATCH_258 << (13 * i) for i in range(8)).to_bytes(13, "little")
+"""Eight such copies from a byte boundary: 104 bits, 13 whole bytes."""
+
+
+def _solid_adler(pixel: bytes, count: int) -> int:
+    """Adler-32 of ``pixel`` (4 bytes) repeated ``count`` times, without the bytes: with
+    n = 4 * count, A = 1 + the sum of the bytes and B = n + the sum of each byte times
+    (n + 1 - its 1-based position), both modulo 65521 (RFC 1950 8.2)."""
+    n = 4 * count
+    a = 1 + count * sum(pixel)
+    b = n + sum(p * (count * (n - k) - 2 * count * (count - 1)) for k, p in enumerate(pixel))
+    return (b % _ADLER_MOD) << 16 | a % _ADLER_MOD
+
+
+def _solid_zlib(pixel: bytes, count: int) -> bytes:
+    """A zlib stream inflating to ``pixel`` (4 bytes) repeated ``count`` times: one final block
+    of fixed Huffman codes holding the four bytes as literals, then copies of 258 bytes from 4
+    back, one shorter copy (or one or two literals) for the rest, and the end of the block."""
+    out = bytearray(_ZLIB_HEAD)
+    acc, pos = 0b011, 3  # BFINAL 1, BTYPE 01: fixed codes
+
+    def put(value: int, nbits: int) -> None:
+        nonlocal acc, pos
+        acc |= value << pos
+        pos += nbits
+
+    for b in pixel:
+        put(*_CODES[b])
+    copies, rest = divmod(4 * count - 4, 258)
+    first = min((-5 * pos) % 8, copies)  # each copy is 13 bits (5 mod 8): this many reach a byte
+    for _ in range(first):
+        put(_MATCH_258, 13)
+    copies -= first
+    if copies >= 8:
+        out += acc.to_bytes(pos >> 3, "little")
+        out += _MATCHES_8 * (copies >> 3)
+        acc, pos = 0, 0
+        copies &= 7
+    for _ in range(copies):
+        put(_MATCH_258, 13)
+    if rest >= 3:
+        i = bisect_right(_LEN_BASE, rest) - 1
+        put(*_CODES[257 + i])
+        put(rest - _LEN_BASE[i], _LEN_EXTRA[i])
+        put(*_DIST_4)
+    else:
+        for j in range(rest):
+            put(*_CODES[pixel[(4 * count - rest + j) % 4]])
+    put(*_CODES[256])  # end of block
+    out += acc.to_bytes((pos + 7) >> 3, "little")
+    out += _ADLER.pack(_solid_adler(pixel, count))
+    return bytes(out)
+
+
+Part = bytes | bytearray | memoryview | np.ndarray | Future
+
+_WORKER: ThreadPoolExecutor | None = None
+
+
+def _worker() -> ThreadPoolExecutor:
+    """The one thread that writes the recordings of this process, in the order it is handed
+    work (made on first use and kept: starting a thread costs a recording's start-up more
+    than anything else it does)."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = ThreadPoolExecutor(1, thread_name_prefix="svgacap")
+    return _WORKER
+
+
+def _forget_worker() -> None:
+    global _WORKER
+    _WORKER = None  # a child made by fork has no threads: it makes its own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker)
 
 
 class _Chunks:
     """The chunk being filled (small records in a bytearray, then the parts of large pixel
     records and their checksums, which a worker computes) and the file.
 
-    The worker thread computes the large records' checksums (and compresses them when a level
-    above 0 is asked) and writes full chunks, in the order they were handed over; :meth:`flush`
-    waits for it. Without a file (a recording kept in memory) the records go to a sink as
-    events, read back with the capture reader."""
+    The worker thread cuts an old file at the path down and writes the header, computes the large
+    records' checksums (and compresses them when a level above 0 is asked) and writes full
+    chunks, in the order they were handed over; :meth:`flush` waits for it. Without a file (a
+    recording kept in memory) the records go to a sink as events, read back with the capture
+    reader."""
 
     def __init__(self, level: int) -> None:
         self.level = level
         self.parts: list[Part] = []
         self.buf = bytearray()
-        self.size = 0
+        self.size = 0  # bytes of the chunk handed over in parts (large pixel records)
+        self.room = binary.CHUNK_TARGET  # bytes buf may reach before the chunk is full
         self.waiting = 0
         self.file: BinaryIO | None = None
         self.sink: Callable[[object], None] | None = None
@@ -196,9 +343,45 @@ class _Chunks:
 
     def open_file(self, path: str, header: Header, background: bool = True) -> None:
         self.header = header
-        self.file = binary.create(path, header)
-        if background:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="svgacap")
+        if not background:
+            self.file = binary.create(path, header)
+            return
+        try:
+            # Opened without truncating (the open says at once whether the path can be written);
+            # emptying an old file can take milliseconds, so the worker does it, first.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError as e:
+            raise CaptureError(f"cannot write {path}: {e.strerror or e}") from None
+        self.file = open(fd, "wb")  # noqa: SIM115 - closed by close()
+        self.pool = _worker()
+        self.writes.append(self._run(self._start, binary.encode_header(header)))
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """``fn(*args)`` on the worker, or here once the interpreter is exiting (its threads
+        are gone by the time atexit runs, after doing all they were handed)."""
+        if self.pool is not None:
+            try:
+                return self.pool.submit(fn, *args)
+            except RuntimeError:  # cannot schedule new futures after interpreter shutdown
+                self.pool = None
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args))
+        except Exception as e:  # noqa: BLE001 - handed over as the worker would
+            done.set_exception(e)
+        return done
+
+    def _start(self, head: bytes) -> None:
+        """On the worker: cut an old file down to the header's size (a regular file: a pipe
+        has nothing to cut), then write the header over its start; the chunks follow. (Cut to
+        the header's size rather than to nothing: ext4 starts writing out at close a file it
+        saw emptied, which would cost the driver's close.)"""
+        assert self.file is not None
+        fd = self.file.fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.ftruncate(fd, len(head))
+        self.file.write(head)
+        self.file.flush()
 
     def open_sink(self, sink: Callable[[object], None], header: Header) -> None:
         self.header = header
@@ -208,7 +391,7 @@ class _Chunks:
         n = len(data)
         if self.level:
             if self.pool is not None and n >= _BIG_PIXELS:
-                record = self.pool.submit(binary.pixels_record, x, y, w, h, data, key, self.level)
+                record = self._run(binary.pixels_record, x, y, w, h, data, key, self.level)
                 self._hand_over([record], n)
             else:
                 self.buf += binary.pixels_record(x, y, w, h, data, key, self.level)
@@ -224,13 +407,19 @@ class _Chunks:
         if self.pool is None or n < _BIG_PIXELS:
             self.buf += b"".join([head, *_stored_parts(data), _adler(data)])
             return
-        self._hand_over([head, *_stored_parts(data), self.pool.submit(_adler, data)], n)
+        self._hand_over([self._run(_stored_record, head, data)], n)
+
+    def solid(self, x: int, y: int, w: int, h: int, pixel: bytes, key: bool) -> None:
+        """A rectangle of one colour (``pixel``: its 4 bytes), as deflate's copies."""
+        z = _solid_zlib(pixel, w * h)
+        self.buf += binary.pixels_head(x, y, w, h, key, len(z)) + z
 
     def _hand_over(self, parts: list[Part], n: int) -> None:
         self.parts.append(self.buf)
         self.parts += parts
         self.buf = bytearray()
         self.size += n
+        self.room = binary.CHUNK_TARGET - self.size
         self.waiting += n
 
     def full(self) -> bool:
@@ -241,7 +430,7 @@ class _Chunks:
         if self.header is None:
             return  # not open yet: the events wait
         parts = self.parts + [self.buf]
-        self.parts, self.buf, self.size = [], bytearray(), 0
+        self.parts, self.buf, self.size, self.room = [], bytearray(), 0, binary.CHUNK_TARGET
         if not any(isinstance(p, Future) or len(p) for p in parts):
             return
         if self.sink is not None:
@@ -253,21 +442,39 @@ class _Chunks:
         if self.pool is None:
             self._write(parts)
             return
-        self.writes = [f for f in self.writes if not f.done()]
-        self.writes.append(self.pool.submit(self._write, parts))
+        self.writes = [f for f in self.writes if not f.done() or f.exception() is not None]
+        if any(isinstance(p, Future) for p in parts):
+            self.writes.append(self._run(self._write, parts))
+        else:
+            # All here: the checksum now (a few microseconds), so the worker's one step is the
+            # write, one turn at the GIL less for it to take from the driver.
+            self.writes.append(self._run(self._write_ready, self._pieces(parts)))
         if self.waiting >= binary.BACKGROUND_BYTES:
             self.wait()
 
     def _write(self, parts: list[Part]) -> None:
-        """On the worker: one chunk, its checksum taken part by part (no copy of the payload)."""
-        assert self.file is not None
-        ready = _resolved(parts)
+        """On the worker (or here): one chunk, its checksum taken part by part (no copy of
+        the payload), written in one system call (each call lets go of the GIL and must take it
+        back, at the cost of a wait for the driver's thread)."""
+        self._write_ready(self._pieces(parts))
+
+    @staticmethod
+    def _pieces(parts: list[Part]) -> list[Any]:
+        """A chunk's head (type, length, checksum) and its payload's pieces."""
+        ready = [p for p in _resolved(parts) if len(p)]
         crc = zlib.crc32(binary.EVENTS_CHUNK)
         for p in ready:
             crc = zlib.crc32(p, crc)
-        self.file.write(binary.CHUNK.pack(binary.EVENTS_CHUNK, sum(len(p) for p in ready), crc))
-        self.file.writelines(ready)
-        self.file.flush()
+        return [binary.CHUNK.pack(binary.EVENTS_CHUNK, sum(map(len, ready)), crc), *ready]
+
+    def _write_ready(self, pieces: list[Any]) -> None:
+        assert self.file is not None
+        if not hasattr(os, "writev"):
+            self.file.writelines(pieces)
+            self.file.flush()
+            return
+        self.file.flush()  # empty: the header went out with a flush
+        _write_all(self.file.fileno(), pieces)
 
     def wait(self) -> None:
         writes, self.writes = self.writes, []
@@ -280,16 +487,27 @@ class _Chunks:
         self.wait()
 
     def close(self) -> None:
-        self.flush()
-        if self.pool is not None:
-            self.pool.shutdown()
-            self.pool = None
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        try:
+            self.flush()
+        finally:
+            self.pool = None  # the worker stays for the next recording
+            if self.file is not None:
+                self.file.close()
+                self.file = None
 
 
-def _resolved(parts: list[Part]) -> list[bytes | bytearray | memoryview]:
+def _write_all(fd: int, pieces: list[Any]) -> None:
+    """Every byte of ``pieces`` to ``fd``, in one writev when the OS takes them all."""
+    views = [memoryview(p).cast("B") for p in pieces]
+    while views:
+        done = os.writev(fd, views[:1024])  # at most IOV_MAX (1024 on Linux) pieces a call
+        while views and done >= len(views[0]):
+            done -= len(views.pop(0))
+        if done:
+            views[0] = views[0][done:]
+
+
+def _resolved(parts: list[Part]) -> list[bytes | bytearray | memoryview | np.ndarray]:
     return [p.result() if isinstance(p, Future) else p for p in parts]
 
 
@@ -316,11 +534,12 @@ class RecordingTransport(Transport):
         self._chunks = _Chunks(level)
         self._carry = bytearray()  # committed words of a command not yet whole
         self._need = 0             # bytes the carry must hold before it is worth decoding
-        self._whole: bytes | None = None  # the carried command's record head, when nothing else is due
         self._vram_array = inner.vram.array()
-        self._layout: tuple[int, int, int, int] | None = None
+        # (width, height, pitch, FB offset, the mode's rows in VRAM or None, whether the mode's
+        # framebuffer lies in VRAM): read again after a layout register write.
+        self._layout: tuple[int, int, int, int, np.ndarray | None, bool] | None = None
         self._mode_changed = False
-        self._commands_in_frame = 0
+        self._commands_in_frame = False  # commands since the last frame marker
         self._frame = 0
         self._t0 = time.monotonic()
         self.config_done = bool(self._inner_reg(Reg.CONFIG_DONE))
@@ -402,7 +621,7 @@ class RecordingTransport(Transport):
             self._emit(Sync())
             if self._commands_in_frame:
                 self._frame += 1
-                self._commands_in_frame = 0
+                self._commands_in_frame = False
                 self._emit(Frame(self._frame))
                 self._emit(Time(int((time.monotonic() - self._t0) * 1e6)))
             return
@@ -455,38 +674,44 @@ class RecordingTransport(Transport):
 
     # -- FIFO commits (svga/fifo.py's commit listener) ---------------------------------------
     def fifo_commit_listener(self, data: Any) -> None:
-        """The words one NEXT_CMD write commits, in FIFO order: every command now whole is
-        recorded (a command committed a word at a time, without FIFO_CAP_RESERVE, once its
-        last word is in); words the command table cannot decode are recorded raw."""
+        """The words one commit hands over, in FIFO order (all of a command the kit commits a
+        word at a time: ``whole_commits``): every command now whole is recorded, the start of
+        one not yet whole is kept; words the command table cannot decode are recorded raw."""
+        cls = data.__class__
+        if (cls is bytes or cls is memoryview) and not self._carry and not self._pend and self.config_done:
+            key = data[:4] if cls is bytes else data[:4].tobytes()
+            n = _FIXED_BYTES.get(key)
+            size = len(data) if cls is bytes else data.nbytes
+            if n == size:
+                # One whole command of a fixed size, no pixels under it: its record as it is
+                # (one append, so a signal's flush never finds half a record).
+                chunks = self._chunks
+                buf = chunks.buf
+                buf += _HEADS[size >> 2] + data
+                self._commands_in_frame = True
+                if len(buf) >= chunks.room:
+                    chunks.close_chunk()
+                return
+            if n is None and _UPDATE_BYTES.get(key) == size:
+                self._update_pixels(*_RECT.unpack_from(data, 4))
+                chunks = self._chunks
+                buf = chunks.buf
+                buf += _HEADS[size >> 2] + data
+                self._commands_in_frame = True
+                if len(buf) >= chunks.room:
+                    chunks.close_chunk()
+                return
         carry = self._carry
         if carry:
-            # The rest of a command committed word by word: wait until it is whole.
+            # The rest of a command split over commits: wait until it is whole.
             carry += data if data.__class__ is not np.ndarray else memoryview(data).cast("B")
             if len(carry) < self._need:
                 return
             self._carry = bytearray()
-            if self._whole is not None and len(carry) == self._need:
-                # A fixed-size command, not an UPDATE, now whole: its record as it is.
-                chunks = self._chunks
-                chunks.buf += self._whole + carry
-                self._commands_in_frame += 1
-                if chunks.size + len(chunks.buf) >= binary.CHUNK_TARGET:
-                    chunks.close_chunk()
-                return
             self._commands(memoryview(carry))
             return
-        if not self.config_done:
-            return
-        if len(data) == 4 and not self._pend and data.__class__ is not np.ndarray:
-            # The first word of a command committed word by word: its id says how many follow.
-            cid = int.from_bytes(data, "little")
-            c = CODECS.get(cid)
-            if c is not None and c.fixed and 1 < c.nwords < 64:
-                self._carry = bytearray(data)
-                self._need = 4 * c.nwords
-                self._whole = None if cid in _UPDATES else _HEADS[c.nwords]
-                return
-        self._commands(memoryview(data).cast("B"))
+        if self.config_done:
+            self._commands(memoryview(data).cast("B"))
 
     def _commands(self, words: memoryview) -> None:
         """Record the commands in committed ``words``; keep the start of one not yet whole."""
@@ -505,7 +730,6 @@ class RecordingTransport(Transport):
             if n - pos < length:
                 self._carry = bytearray(words[pos:])
                 self._need = length
-                self._whole = None
                 break
             if not c.fixed:
                 try:
@@ -513,7 +737,6 @@ class RecordingTransport(Transport):
                 except IncompleteCommand as e:
                     self._carry = bytearray(words[pos:])
                     self._need = 4 * max(e.needed, 1)
-                    self._whole = None
                     break
                 except ProtocolError:
                     chunks.buf += binary.raw_record(words[pos:])
@@ -524,9 +747,9 @@ class RecordingTransport(Transport):
             # One append, so a signal's flush never finds half a record.
             chunks.buf += b"".join((_HEADS[nw] if nw < 64 else binary.command_head(nw),
                                     words[pos: pos + length]))
-            self._commands_in_frame += 1
+            self._commands_in_frame = True
             pos += length
-        if chunks.size + len(chunks.buf) >= binary.CHUNK_TARGET:
+        if len(chunks.buf) >= chunks.room:
             chunks.close_chunk()
 
     def restart(self) -> None:
@@ -534,42 +757,73 @@ class RecordingTransport(Transport):
         dropped (the device never runs them)."""
         self._carry = bytearray()
         self._need = 0
-        self._whole = None
 
     # -- pixels -----------------------------------------------------------------------------
-    def _mode_layout(self) -> tuple[int, int, int, int]:
+    def _mode_layout(self) -> tuple[int, int, int, int, np.ndarray | None, bool]:
         if self._layout is None:
-            self._layout = (self._inner_reg(Reg.WIDTH), self._inner_reg(Reg.HEIGHT),
-                            self._inner_reg(Reg.BYTES_PER_LINE), self._inner_reg(Reg.FB_OFFSET))
+            width, height = self._inner_reg(Reg.WIDTH), self._inner_reg(Reg.HEIGHT)
+            pitch, base = self._inner_reg(Reg.BYTES_PER_LINE), self._inner_reg(Reg.FB_OFFSET)
+            usable = width > 0 and height > 0 and pitch >= width * 4 and \
+                base + pitch * height <= self.inner.vram.size
+            arr = self._vram_array
+            rows = arr[base: base + height * pitch].reshape(height, pitch) if usable and arr is not None \
+                else None
+            self._layout = (width, height, pitch, base, rows, usable)
         return self._layout
 
     def _read_rect(self, x: int, y: int, w: int, h: int) -> bytes:
-        width, height, pitch, base = self._mode_layout()
-        arr = self._vram_array
-        start = base + y * pitch
-        if arr is not None:
-            if x == 0 and w * 4 == pitch:
-                return arr[start: start + h * pitch].tobytes()
-            rows = arr[start: start + h * pitch]
-        else:
-            rows = np.frombuffer(self.inner.vram.read(start, h * pitch), np.uint8)
+        """A rectangle of the framebuffer through VRAM reads (VRAM not mapped: qtest)."""
+        pitch, base = self._mode_layout()[2:4]
+        rows = np.frombuffer(self.inner.vram.read(base + y * pitch, h * pitch), np.uint8)
         return rows.reshape(h, pitch)[:, x * 4: (x + w) * 4].tobytes()
 
     def _update_pixels(self, x: int, y: int, w: int, h: int) -> None:
-        width, height, pitch, base = self._mode_layout()
-        x0, y0 = max(x, 0), max(y, 0)
-        x1, y1 = min(x + w, width), min(y + h, height)
-        if x0 >= x1 or y0 >= y1 or pitch < width * 4 or base + pitch * height > self.inner.vram.size:
+        """The pixels under an UPDATE (its fields, unsigned), clipped to the mode."""
+        width, height, _, _, rows, usable = self._layout or self._mode_layout()
+        x1, y1 = x + w, y + h
+        if x1 > width:
+            x1 = width
+        if y1 > height:
+            y1 = height
+        if x >= x1 or y >= y1 or not usable:
             return
-        self._chunks.pixels(x0, y0, x1 - x0, y1 - y0, self._read_rect(x0, y0, x1 - x0, y1 - y0), False)
+        n = (x1 - x) * (y1 - y) * 4
+        if rows is not None and n < _SOLID_MIN:
+            data = rows[y: y1, 4 * x: 4 * x1].tobytes()
+            if n <= _SMALL_RECT and not self.level:
+                # One stored block, in place (what _Chunks.pixels writes; one append).
+                self._chunks.buf += b"".join((
+                    _SMALL_PIXELS.pack(binary.T_PIXELS, x, y, x1 - x, y1 - y, 0, n + 11, 0x78, 0x01, 1, n,
+                                       n ^ 0xFFFF), data, _ADLER.pack(zlib.adler32(data))))
+                return
+            self._chunks.pixels(x, y, x1 - x, y1 - y, data, False)
+            return
+        self._rect(x, y, x1 - x, y1 - y, False)
+
+    def _rect(self, x: int, y: int, w: int, h: int, key: bool) -> None:
+        """A rectangle inside the mode, recorded as pixels (one colour: as deflate's copies)."""
+        rows = self._mode_layout()[4]
+        if rows is None:
+            data = self._read_rect(x, y, w, h)
+            view = np.frombuffer(data, np.uint8).reshape(h, 4 * w)
+        else:
+            view = rows[y: y + h, 4 * x: 4 * (x + w)]
+            data = b""
+        if w * h * 4 >= _SOLID_MIN:
+            px = view.view("<u4")
+            first = px[0, 0]
+            if (px[0] == first).all() and (px == first).all():
+                self._chunks.solid(x, y, w, h, view[0, :4].tobytes(), key)
+                return
+        self._chunks.pixels(x, y, w, h, data or view.tobytes(), key)
 
     def _keyframe(self) -> None:
-        width, height, pitch, base = self._mode_layout()
-        if not width or not height or pitch < width * 4 or base + pitch * height > self.inner.vram.size:
+        width, height, _, _, _, usable = self._mode_layout()
+        if not usable:
             return
         if self._pend:
             self._flush_regs()
-        self._chunks.pixels(0, 0, width, height, self._read_rect(0, 0, width, height), True)
+        self._rect(0, 0, width, height, True)
         if self._chunks.full():
             self._chunks.close_chunk()
 
@@ -604,6 +858,11 @@ class RecordingTransport(Transport):
 
     def display_image(self, with_cursor: bool = False) -> np.ndarray | None:
         return self.inner.display_image(with_cursor)
+
+
+RecordingTransport.fifo_commit_listener.whole_commits = True  # type: ignore[attr-defined]
+"""One listener call per commit, even one the kit makes a word at a time (svga/fifo.py 'Whole
+commits')."""
 
 
 # -- flushing on signals and at exit ---------------------------------------------------------------
@@ -644,3 +903,4 @@ def install_signal_flush() -> None:
             signal.signal(sig, handler)
         except (ValueError, OSError):  # not the main thread
             pass
+

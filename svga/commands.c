@@ -1,0 +1,250 @@
+/* Protocol layer: the compiled core of svga.commands.encode_many (svga/commands.py).
+ *
+ * encode_many builds an (n, k) uint32 array of n fixed-size commands: column 0 the id, then one
+ * column per field, each field one integer (the same in every row) or a 1-D integer array of n
+ * values. In a TCG guest every Python bytecode and every numpy call costs microseconds to tens
+ * of microseconds (issue 19), and the Python code needs a loop over the fields and a handful of
+ * numpy calls per field (the cast, the range test); this core does the whole call in one pass,
+ * with the same checks. Built and loaded by svga/native.py (docs/native.md 'Building'); it must
+ * give what the Python code gives (docs/native.md 'Same results').
+ *
+ * It is loaded with ctypes.PyDLL (the GIL held) and uses only functions and structs of CPython's
+ * stable ABI, declared here since no Python header is needed to build it: dictionary and tuple
+ * look-ups, PyLong_AsLongLong, the buffer protocol (Py_buffer, PEP 3118: a numpy array hands out
+ * its address, shape, strides and element format through it) and one call of numpy.empty. Only
+ * Python ints and numpy arrays (the exact types) are taken; anything else is the Python code's. The
+ * process's python provides the symbols, as it does for every extension module.
+ *
+ * The core never raises: it returns 0 with the new array in box[0], else a nonzero code with
+ * any Python error cleared, and the caller then runs the Python code, which gives the same
+ * array or raises the one-line error.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _object PyObject;
+typedef intptr_t Py_ssize_t;
+typedef struct {
+    void *buf;
+    PyObject *obj;
+    Py_ssize_t len;
+    Py_ssize_t itemsize;
+    int readonly;
+    int ndim;
+    char *format;
+    Py_ssize_t *shape;
+    Py_ssize_t *strides;
+    Py_ssize_t *suboffsets;
+    void *internal;
+} Py_buffer;
+
+#define PyBUF_WRITABLE 0x0001
+#define PyBUF_FORMAT 0x0004
+#define PyBUF_ND 0x0008
+#define PyBUF_STRIDES (0x0010 | PyBUF_ND)
+#define PyBUF_C_CONTIGUOUS (0x0020 | PyBUF_STRIDES)
+
+extern PyObject *PyDict_GetItem(PyObject *dict, PyObject *key);
+extern Py_ssize_t PyDict_Size(PyObject *dict);
+extern Py_ssize_t PyTuple_Size(PyObject *tuple);
+extern PyObject *PyTuple_GetItem(PyObject *tuple, Py_ssize_t i);
+extern long long PyLong_AsLongLong(PyObject *obj);
+extern PyObject *PyObject_Type(PyObject *obj);
+extern PyObject *PyErr_Occurred(void);
+extern void PyErr_Clear(void);
+extern int PyObject_GetBuffer(PyObject *obj, Py_buffer *view, int flags);
+extern void PyBuffer_Release(Py_buffer *view);
+extern PyObject *PyObject_CallFunctionObjArgs(PyObject *callable, ...);
+extern PyObject *Py_BuildValue(const char *format, ...);
+extern int PyList_SetItem(PyObject *list, Py_ssize_t i, PyObject *item);
+extern void Py_IncRef(PyObject *obj);
+extern void Py_DecRef(PyObject *obj);
+
+enum { OK = 0, NOT_SET_UP = 1, BAD_FIELDS = 2, BAD_VALUE = 3, BAD_ARRAY = 4, OUT_OF_RANGE = 5, NO_ARRAY = 6 };
+#define MAX_FIELDS 8
+
+static PyObject *int_type, *array_type, *none, *empty, *dtype;
+
+/* Once, from the Python side: the exact types int and numpy.ndarray, None, numpy.empty and
+ * numpy.dtype("<u4"). */
+int64_t svga_setup(PyObject *int_t, PyObject *array_t, PyObject *none_o, PyObject *empty_f, PyObject *u4)
+{
+    Py_IncRef(int_t);
+    Py_IncRef(array_t);
+    array_type = array_t;
+    Py_IncRef(none_o);
+    Py_IncRef(empty_f);
+    Py_IncRef(u4);
+    int_type = int_t;
+    none = none_o;
+    empty = empty_f;
+    dtype = u4;
+    return 0;
+}
+
+static int is_a(PyObject *o, PyObject *type)
+{
+    PyObject *t = PyObject_Type(o);
+    int yes = t == type;
+    Py_DecRef(t);
+    return yes;
+}
+
+/* An array's element format (PEP 3118 struct syntax, one item): 1 signed, 0 unsigned, -1 a
+ * format this core does not read (another byte order, a non-integer). */
+static int int_format(const char *f, Py_ssize_t itemsize)
+{
+    if (f == NULL)
+        return itemsize == 1 ? 0 : -1; /* no format: unsigned bytes */
+    if (*f == '@' || *f == '=' || *f == '<')
+        f++;
+    if (f[0] == '\0' || f[1] != '\0')
+        return -1;
+    switch (*f) {
+    case 'b': case 'h': case 'i': case 'l': case 'q':
+        return itemsize == 1 || itemsize == 2 || itemsize == 4 || itemsize == 8 ? 1 : -1;
+    case 'B': case 'H': case 'I': case 'L': case 'Q': case '?':
+        return itemsize == 1 || itemsize == 2 || itemsize == 4 || itemsize == 8 ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* One column from a 1-D array: every value range-checked as the Python code does (unsigned
+ * fields 0 .. 2^32-1, signed ones -2^31 .. 2^31-1, stored as two's complement). */
+static int column(uint32_t *dst, int64_t n, int32_t k, const Py_buffer *v, int src_signed, int is_signed)
+{
+    const char *src = (const char *)v->buf;
+    const Py_ssize_t stride = v->strides ? v->strides[0] : v->itemsize;
+    const int64_t lo = is_signed ? -((int64_t)1 << 31) : 0;
+    const int64_t hi = is_signed ? ((int64_t)1 << 31) - 1 : (int64_t)0xFFFFFFFF;
+#define SIGNED(ctype)                                                                         \
+    for (int64_t i = 0; i < n; i++) {                                                         \
+        const int64_t x = *(const ctype *)(src + i * stride);                                 \
+        if (x < lo || x > hi)                                                                 \
+            return OUT_OF_RANGE;                                                              \
+        dst[i * k] = (uint32_t)x;                                                             \
+    }                                                                                         \
+    return OK;
+#define UNSIGNED(ctype)                                                                       \
+    for (int64_t i = 0; i < n; i++) {                                                         \
+        const uint64_t x = *(const ctype *)(src + i * stride);                                \
+        if (x > (uint64_t)hi)                                                                 \
+            return OUT_OF_RANGE;                                                              \
+        dst[i * k] = (uint32_t)x;                                                             \
+    }                                                                                         \
+    return OK;
+    if (src_signed) {
+        switch (v->itemsize) {
+        case 1: SIGNED(int8_t)
+        case 2: SIGNED(int16_t)
+        case 4: SIGNED(int32_t)
+        default: SIGNED(int64_t)
+        }
+    }
+    switch (v->itemsize) {
+    case 1: UNSIGNED(uint8_t)
+    case 2: UNSIGNED(uint16_t)
+    case 4: UNSIGNED(uint32_t)
+    default: UNSIGNED(uint64_t)
+    }
+#undef SIGNED
+#undef UNSIGNED
+}
+
+typedef struct {
+    int32_t k;
+    uint32_t id, signed_mask;
+} plan_t;
+
+/* encode_many(cmd, count, **fields) for one command: `fields` the keyword dict, `names` the
+ * tuple of the command's field names in table order, `count` None or an int, `plan` its word
+ * count, id and which fields are signed. On success box[0] is the new (n, k) uint32 array. */
+int64_t svga_encode_many(PyObject *box, PyObject *fields, PyObject *names, PyObject *count,
+                         const plan_t *plan)
+{
+    if (empty == NULL)
+        return NOT_SET_UP;
+    const Py_ssize_t nf = PyTuple_Size(names);
+    if (nf < 0 || nf > MAX_FIELDS || nf != plan->k - 1 || PyDict_Size(fields) != nf) {
+        PyErr_Clear();
+        return BAD_FIELDS;
+    }
+    Py_buffer views[MAX_FIELDS];
+    int held[MAX_FIELDS] = {0}; /* views[j] is to be released */
+    int64_t vals[MAX_FIELDS];
+    int kinds[MAX_FIELDS]; /* -1 one value, else the array's signedness */
+    int rc = OK;
+    int64_t n = -1;
+    if (count != none && (!is_a(count, int_type) || (n = PyLong_AsLongLong(count)) < 0)) {
+        PyErr_Clear();
+        return BAD_VALUE;
+    }
+    for (Py_ssize_t j = 0; j < nf && rc == OK; j++) {
+        PyObject *v = PyDict_GetItem(fields, PyTuple_GetItem(names, j));
+        const int is_signed = (plan->signed_mask >> j) & 1;
+        kinds[j] = -1;
+        if (v == NULL) {
+            rc = BAD_FIELDS; /* missing (with the sizes equal, some other name is unknown) */
+        } else if (is_a(v, int_type)) {
+            const long long x = PyLong_AsLongLong(v);
+            if ((x == -1 && PyErr_Occurred()) ||
+                (is_signed ? x < -((long long)1 << 31) || x > ((long long)1 << 31) - 1
+                           : x < 0 || x > 0xFFFFFFFFLL))
+                rc = OUT_OF_RANGE;
+            vals[j] = x;
+        } else if (is_a(v, array_type) && PyObject_GetBuffer(v, &views[j], PyBUF_STRIDES | PyBUF_FORMAT) == 0) {
+            held[j] = 1;
+            kinds[j] = int_format(views[j].format, views[j].itemsize);
+            if (kinds[j] < 0 || views[j].ndim != 1 || views[j].suboffsets != NULL)
+                rc = BAD_ARRAY;
+            else if (n < 0)
+                n = views[j].shape[0];
+            else if (views[j].shape[0] != n)
+                rc = BAD_ARRAY;
+        } else {
+            rc = BAD_VALUE;
+        }
+    }
+    PyObject *out = NULL;
+    if (rc == OK) {
+        if (n < 0)
+            n = 1;
+        PyObject *shape = Py_BuildValue("(nn)", (Py_ssize_t)n, (Py_ssize_t)plan->k);
+        out = shape ? PyObject_CallFunctionObjArgs(empty, shape, dtype, NULL) : NULL;
+        if (shape)
+            Py_DecRef(shape);
+        Py_buffer ov;
+        if (out == NULL || PyObject_GetBuffer(out, &ov, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0) {
+            rc = NO_ARRAY;
+        } else {
+            const int32_t k = plan->k;
+            uint32_t *base = (uint32_t *)ov.buf;
+            for (int64_t i = 0; i < n; i++)
+                base[i * k] = plan->id;
+            for (Py_ssize_t j = 0; j < nf && rc == OK; j++) {
+                uint32_t *dst = base + j + 1;
+                if (kinds[j] == -1) {
+                    const uint32_t x = (uint32_t)vals[j];
+                    for (int64_t i = 0; i < n; i++)
+                        dst[i * k] = x;
+                } else {
+                    rc = column(dst, n, k, &views[j], kinds[j], (plan->signed_mask >> j) & 1);
+                }
+            }
+            PyBuffer_Release(&ov);
+        }
+    }
+    for (int j = 0; j < MAX_FIELDS; j++)
+        if (held[j])
+            PyBuffer_Release(&views[j]);
+    if (rc != OK) {
+        if (out != NULL)
+            Py_DecRef(out);
+        PyErr_Clear();
+        return rc;
+    }
+    PyList_SetItem(box, 0, out); /* steals the reference */
+    return OK;
+}
