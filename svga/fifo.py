@@ -544,13 +544,7 @@ class Fifo:
                     w[_RESERVED] = 0
                     self.write_command(self._values_error(c, cmd, values))
                     return
-                if self.listener is not None:
-                    self.listener(self._b[nxt: end])  # type: ignore[index]
-                if end == self.max:
-                    end = self.min
-                w[_NEXT_CMD] = end
-                self._next = end
-                w[_RESERVED] = 0
+                self._publish_in_place(w, nxt, end)
                 return
         self._write_values(c, cmd, values)
 
@@ -587,13 +581,7 @@ class Fifo:
                     w[_RESERVED] = 0
                     self.write_command(self._values_error(c, cmd, values))
                     return
-                if self.listener is not None:
-                    self.listener(self._b[nxt: end])  # type: ignore[index]
-                if end == self.max:
-                    end = self.min
-                w[_NEXT_CMD] = end
-                self._next = end
-                w[_RESERVED] = 0
+                self._publish_in_place(w, nxt, end)
                 return
         self._write_values(c, cmd, values)
 
@@ -618,13 +606,7 @@ class Fifo:
                     w[_RESERVED] = 0
                     self.write_command(self._values_error(_UPDATE, _UPDATE_ID, (x, y, width, height)))
                     return
-                if self.listener is not None:
-                    self.listener(self._b[nxt: end])  # type: ignore[index]
-                if end == self.max:
-                    end = self.min
-                w[_NEXT_CMD] = end
-                self._next = end
-                w[_RESERVED] = 0
+                self._publish_in_place(w, nxt, end)
                 return
         self._write_values(_UPDATE, _UPDATE_ID, (x, y, width, height))
 
@@ -641,6 +623,19 @@ class Fifo:
                 self._next = end
                 return True
         return False
+
+    def _publish_in_place(self, w: Any, nxt: int, end: int) -> None:
+        """The end of every in-place write under FIFO_CAP_RESERVE (:meth:`send`,
+        :meth:`send_values`, :meth:`send_update`, :meth:`_write_values`), once the words of
+        ``nxt..end`` are in the ring: the listener hears them, NEXT_CMD moves past them (to MIN
+        at MAX), RESERVED goes back to 0 (docs/qemu-7.2.md 'Reserve and commit')."""
+        if self.listener is not None:
+            self.listener(self._b[nxt: end])  # type: ignore[index]
+        if end == self.max:
+            end = self.min
+        w[_NEXT_CMD] = end
+        self._next = end
+        w[_RESERVED] = 0
 
     def _write_values(self, c: Any, cmd: int | str, values: tuple[Any, ...]) -> None:
         """Write command ``c`` (a fixed-size codec) from its field values in table order
@@ -660,13 +655,7 @@ class Fifo:
                     w[_RESERVED] = 0
                     self.write_command(self._values_error(c, cmd, values))
                     return
-                if self.listener is not None:
-                    self.listener(self._b[nxt: end])  # type: ignore[index]
-                if end == self.max:
-                    end = self.min
-                w[_NEXT_CMD] = end
-                self._next = end
-                w[_RESERVED] = 0
+                self._publish_in_place(w, nxt, end)
                 return
         try:
             data = c.struct.pack(c.id, *values)
