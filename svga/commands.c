@@ -15,9 +15,9 @@
  * Python ints and numpy arrays (the exact types) are taken; anything else is the Python code's. The
  * process's python provides the symbols, as it does for every extension module.
  *
- * The core never raises: it returns 0 with the new array in box[0], else a nonzero code with
- * any Python error cleared, and the caller then runs the Python code, which gives the same
- * array or raises the one-line error.
+ * The core never raises: it answers the new array, else None with any Python error cleared,
+ * and the caller then runs the Python code, which gives the same array or raises the one-line
+ * error. It also holds the word copy Fifo.write_words uses to put such an array into the FIFO.
  */
 
 #include <stddef.h>
@@ -60,6 +60,19 @@ extern PyObject *Py_BuildValue(const char *format, ...);
 extern int PyList_SetItem(PyObject *list, Py_ssize_t i, PyObject *item);
 extern void Py_IncRef(PyObject *obj);
 extern void Py_DecRef(PyObject *obj);
+extern char *PyBytes_AsString(PyObject *obj);
+extern PyObject *PyLong_FromLongLong(long long v);
+extern int PyArg_ParseTuple(PyObject *args, const char *format, ...);
+
+typedef PyObject *(*PyCFunction)(PyObject *self, PyObject *args);
+typedef struct {
+    const char *ml_name;
+    PyCFunction ml_meth;
+    int ml_flags;
+    const char *ml_doc;
+} PyMethodDef;
+#define METH_VARARGS 0x0001
+extern PyObject *PyCFunction_NewEx(PyMethodDef *def, PyObject *self, PyObject *module);
 
 enum { OK = 0, NOT_SET_UP = 1, BAD_FIELDS = 2, BAD_VALUE = 3, BAD_ARRAY = 4, OUT_OF_RANGE = 5, NO_ARRAY = 6 };
 #define MAX_FIELDS 8
@@ -160,9 +173,8 @@ typedef struct {
 
 /* encode_many(cmd, count, **fields) for one command: `fields` the keyword dict, `names` the
  * tuple of the command's field names in table order, `count` None or an int, `plan` its word
- * count, id and which fields are signed. On success box[0] is the new (n, k) uint32 array. */
-int64_t svga_encode_many(PyObject *box, PyObject *fields, PyObject *names, PyObject *count,
-                         const plan_t *plan)
+ * count, id and which fields are signed. On success *result is the new (n, k) uint32 array. */
+static int encode(PyObject **result, PyObject *fields, PyObject *names, PyObject *count, const plan_t *plan)
 {
     if (empty == NULL)
         return NOT_SET_UP;
@@ -245,6 +257,87 @@ int64_t svga_encode_many(PyObject *box, PyObject *fields, PyObject *names, PyObj
         PyErr_Clear();
         return rc;
     }
-    PyList_SetItem(box, 0, out); /* steals the reference */
+    *result = out;
     return OK;
+}
+
+/* The two entry points are handed to Python as built-in functions (PyCFunction_NewEx), so that
+ * a call costs what any built-in call costs, not a ctypes call with its argument conversions
+ * (several microseconds in a TCG guest, issue 19). Neither raises: a call the core does not
+ * take answers None (many) or -1 (copy) and the Python code runs instead. */
+static PyObject *plans; /* svga.commands._MANY_PLANS: cmd -> (field names, plan bytes) or None */
+
+/* many(cmd, count, fields): encode_many of a command with a plan, else None. */
+static PyObject *many(PyObject *self, PyObject *args)
+{
+    PyObject *out = NULL;
+    if (plans != NULL && PyTuple_Size(args) == 3) {
+        /* PyDict_GetItem: a borrowed reference; NULL, with any error (unhashable) cleared,
+         * for a command without a plan yet */
+        PyObject *plan = PyDict_GetItem(plans, PyTuple_GetItem(args, 0));
+        if (plan != NULL && plan != none && PyTuple_Size(plan) == 2) {
+            const char *p = PyBytes_AsString(PyTuple_GetItem(plan, 1));
+            if (p == NULL || encode(&out, PyTuple_GetItem(args, 2), PyTuple_GetItem(plan, 0),
+                                    PyTuple_GetItem(args, 1), (const plan_t *)p) != OK)
+                out = NULL;
+        }
+    }
+    if (out == NULL) {
+        PyErr_Clear();
+        Py_IncRef(none);
+        return none;
+    }
+    return out;
+}
+
+/* copy(dst, dst_offset, src, src_offset, nbytes): nbytes of src's bytes from src_offset into the
+ * writable buffer dst at dst_offset, 32 bits at a time, and 0; -1 (nothing copied) where the
+ * buffers are not C-contiguous, a range is out of bounds, or an offset, the size or an address
+ * is not a multiple of 4. A word loop, not memcpy: glibc's memcpy of a few kilobytes is
+ * `rep movsb`, which TCG runs a byte at a time (bench/c/guest2d.c found the word loop the
+ * faster in the guest, and uses it); `volatile` keeps the compiler from making the loop a memcpy call again. */
+static PyObject *copy(PyObject *self, PyObject *args)
+{
+    PyObject *dst, *src;
+    Py_ssize_t doff, soff, n;
+    long long rc = -1;
+    if (PyArg_ParseTuple(args, "OnOnn", &dst, &doff, &src, &soff, &n)) {
+        Py_buffer d, s;
+        if (PyObject_GetBuffer(dst, &d, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) == 0) {
+            if (PyObject_GetBuffer(src, &s, PyBUF_C_CONTIGUOUS) == 0) {
+                if (doff >= 0 && soff >= 0 && n >= 0 && doff <= d.len - n && soff <= s.len - n &&
+                    ((doff | soff | n | (intptr_t)d.buf | (intptr_t)s.buf) & 3) == 0) {
+                    volatile uint32_t *dw = (volatile uint32_t *)((char *)d.buf + doff);
+                    const uint32_t *sw = (const uint32_t *)((const char *)s.buf + soff);
+                    for (Py_ssize_t i = 0; i < n / 4; i++)
+                        dw[i] = sw[i];
+                    rc = 0;
+                }
+                PyBuffer_Release(&s);
+            }
+            PyBuffer_Release(&d);
+        }
+    }
+    PyErr_Clear();
+    return PyLong_FromLongLong(rc);
+}
+
+static PyMethodDef many_def = {"encode_many_core", many, METH_VARARGS, NULL};
+static PyMethodDef copy_def = {"copy_words", copy, METH_VARARGS, NULL};
+
+/* Once, after svga_setup: the plans dictionary; returns the tuple (many, copy), or None. */
+PyObject *svga_functions(PyObject *plan_dict)
+{
+    if (empty == NULL)
+        return NULL;
+    Py_IncRef(plan_dict);
+    plans = plan_dict;
+    PyObject *m = PyCFunction_NewEx(&many_def, NULL, NULL);
+    PyObject *c = PyCFunction_NewEx(&copy_def, NULL, NULL);
+    PyObject *both = (m && c) ? Py_BuildValue("(OO)", m, c) : NULL;
+    if (m)
+        Py_DecRef(m);
+    if (c)
+        Py_DecRef(c);
+    return both;
 }

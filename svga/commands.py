@@ -551,19 +551,27 @@ def encode_many(cmd: int | str, count: int | None = None, **fields: object) -> n
     Python code below, which gives the same array or raises the one-line error."""
     core = _MANY_CORE[0] if _MANY_CORE else _many_core()
     if core is not None:
-        try:
-            plan = _MANY_PLANS[cmd]
-        except (KeyError, TypeError):
-            plan = _many_plan(cmd)
-        if plan is not None:
-            box: list[Any] = [None]
-            if not core(box, fields, plan[0], count, plan[1]):
-                return box[0]  # type: ignore[no-any-return]
+        out = core(cmd, count, fields)
+        if out is not None:
+            return out  # type: ignore[no-any-return]
+        if _many_new_plan(cmd):
+            out = core(cmd, count, fields)  # the first call for this command: now with its plan
+            if out is not None:
+                return out  # type: ignore[no-any-return]
     return _encode_many_py(cmd, count, **fields)
 
 
-_MANY_CORE: list[Callable[..., int] | None] = []
-"""The compiled core's entry point once looked for (None: the Python code runs alone)."""
+_MANY_CORE: list[Callable[..., Any] | None] = []
+"""The compiled core's entry point once looked for (None: the Python code runs alone):
+``core(cmd, count, fields)`` gives the array, or None where the Python code is to run."""
+_MANY_COPY: list[Callable[..., int] | None] = []
+"""The compiled core's word copy, once looked for (None: none):
+``copy(dst, dst_offset, src, src_offset, nbytes)`` copies 32 bits at a time and gives 0, or -1
+(nothing copied) for buffers or ranges it does not take. For Fifo.write_words: glibc's memcpy of
+a batch is ``rep movsb``, which TCG runs a byte at a time (issue 19; bench/c/guest2d.c)."""
+_MANY_U4 = np.dtype("<u4")
+"""The dtype of encode_many's arrays (the one object numpy hands out for it), which
+Fifo.write_words's short path tests for by identity."""
 _MANY_PLANS: dict[object, tuple[tuple[str, ...], bytes] | None] = {}
 """Per command id or name: its field names and the plan svga/commands.c reads (its plan_t: word
 count, id, which fields are signed), or None for a command the core does not take."""
@@ -582,16 +590,34 @@ def _many_plan(cmd: object) -> tuple[tuple[str, ...], bytes] | None:
     return plan
 
 
-def _many_core() -> Callable[..., int] | None:
+def _many_new_plan(cmd: object) -> bool:
+    """Whether ``cmd`` had no plan yet and now has one (the core takes it from now on)."""
+    try:
+        if cmd in _MANY_PLANS:
+            return False
+    except TypeError:
+        return False  # unhashable: the Python code names the problem
+    return _many_plan(cmd) is not None
+
+
+def _many_copier() -> Callable[..., int] | None:
+    """The word copy of the compiled core (loading it the first time), or None."""
+    if not _MANY_COPY:
+        _many_core()
+    return _MANY_COPY[0] if _MANY_COPY else None
+
+
+def _many_core() -> Callable[..., Any] | None:
     """Load svga/commands.c (docs/native.md 'Building'), set it up, and check it on a sample
-    of several array kinds against the Python code; where any of that fails the Python code
-    runs alone."""
+    of several array kinds against the Python code (and its copy on a sample); where any of
+    that fails the Python code runs alone."""
     import ctypes
     from pathlib import Path
 
     from svga import native
 
-    fn: Callable[..., int] | None = None
+    fn: Callable[..., Any] | None = None
+    cp: Callable[..., int] | None = None
     py: ctypes.PyDLL | None = None
     lib = native.load(Path(__file__).with_name("commands.c"))
     if lib is not None:
@@ -604,19 +630,29 @@ def _many_core() -> Callable[..., int] | None:
         setup = py.svga_setup
         setup.argtypes, setup.restype = [obj] * 5, ctypes.c_int64
         setup(int, np.ndarray, None, np.empty, np.dtype("<u4"))
-        enc = py.svga_encode_many
-        enc.argtypes, enc.restype = [obj, obj, obj, obj, ctypes.c_char_p], ctypes.c_int64
+        functions = py.svga_functions
+        functions.argtypes, functions.restype = [obj], obj
+        try:
+            enc, copy = functions(_MANY_PLANS)
+        except (ValueError, TypeError):  # NULL: not set up
+            enc = copy = None
         i = np.arange(7, dtype=np.int64)
         sample: dict[str, object] = {"color": i * 0x01020304, "x": (i * 3).astype(np.uint16), "y": 5,
                                      "width": i[::-1] + 1, "height": (i + 2).astype(np.uint32)}
-        plan = _many_plan("RECT_FILL")
-        box: list[Any] = [None]
+        _many_plan("RECT_FILL")
         want = _encode_many_py("RECT_FILL", **sample)
-        if plan is not None and enc(box, sample, plan[0], None, plan[1]) == 0 \
-                and isinstance(box[0], np.ndarray) and box[0].shape == want.shape \
-                and box[0].dtype == want.dtype and bool((box[0] == want).all()):
+        got = enc("RECT_FILL", None, sample) if enc is not None else None
+        if isinstance(got, np.ndarray) and got.shape == want.shape \
+                and got.dtype == want.dtype and bool((got == want).all()):
             fn = enc
+            dst = bytearray(want.nbytes + 8)
+            if copy(dst, 4, want, 4, want.nbytes - 4) == 0 \
+                    and bytes(dst) == bytes(4) + want.tobytes()[4:] + bytes(8) \
+                    and copy(dst, 8, want, 0, want.nbytes + 4) == -1:
+                cp = copy
     _MANY_CORE.append(fn)
+    if cp is not None or not _MANY_COPY:  # (a copy once checked stays: it needs no set-up)
+        _MANY_COPY[:] = [cp]
     return fn
 
 

@@ -770,27 +770,35 @@ class Fifo:
         update), else the largest prefix of whole commands that fits (rows of a 2-D array;
         in 1-D words, found from the command table), then the rest once the device made
         room. Returns the number of bytes written."""
-        # The usual case, in as few steps (issue 19): bytes, or native uint32 words
-        # C-contiguous, fitting the room last seen up to MAX, no listener: one copy and one
-        # NEXT_CMD update, as below.
-        if type(words) is bytes:
-            data: Any = words
-        elif type(words) is np.ndarray:
-            mv = memoryview(words)
-            data = mv.cast("B") if mv.format == "I" and 0 < mv.ndim <= 2 and mv.c_contiguous else None
-        else:
-            data = None
+        # The usual case, in as few steps (issue 19): native uint32 words C-contiguous (an
+        # encode_many array), or bytes, fitting the room last seen, no listener: the copy (two
+        # at the wrap) and one NEXT_CMD update, with RESERVED around them, as below. An array
+        # goes in through the compiled core's word copy where it loaded: glibc's memcpy of a
+        # batch is `rep movsb`, which TCG runs a byte at a time (svga/commands.py _MANY_COPY).
         b = self._b
-        if data is not None and b is not None and self.listener is None and self._reserved is None:
-            total, nxt, ring = len(data), self._next, self.ring_bytes
-            end = nxt + total
-            if 0 < total <= ring - (nxt - self._stop) % ring - 4 and end <= self.max and not total & 3:
+        if b is not None and self.listener is None and self._reserved is None:
+            if type(words) is np.ndarray:
+                ok = words.dtype is commands._MANY_U4 and 0 < words.ndim <= 2 and words.flags.c_contiguous
+                total = words.nbytes if ok else 0  # else the general code below
+            else:
+                total = len(words) if type(words) is bytes else 0
+            nxt, ring = self._next, self.ring_bytes
+            if 0 < total <= ring - (nxt - self._stop) % ring - 4 and not total & 3:
+                cp = commands._MANY_COPY
+                copy = cp[0] if cp else commands._many_copier()
                 w = self._w
+                end = nxt + total
                 if self._reserveable:
                     w[_RESERVED] = total  # type: ignore[index]
-                b[nxt: end] = data
-                if end == self.max:
-                    end = self.min
+                mx = self.max
+                first = total if end <= mx else mx - nxt
+                if copy is None or copy(b, nxt, words, 0, first) \
+                        or (first < total and copy(b, self.min, words, first, total - first)):
+                    data = memoryview(words).cast("B")
+                    b[nxt: nxt + first] = data[:first]
+                    b[self.min: self.min + total - first] = data[first:]
+                if end >= mx:
+                    end -= ring
                 w[_NEXT_CMD] = end  # type: ignore[index]
                 self._next = end
                 if self._reserveable:

@@ -145,3 +145,27 @@ def test_native_off_uses_python(monkeypatch: pytest.MonkeyPatch) -> None:
     got = commands.encode_many("UPDATE", x=np.array([1, 2]), y=0, width=5, height=6)
     assert commands._MANY_CORE == [None]
     assert (got == by_struct("IIII", 1, [(1, 0, 5, 6), (2, 0, 5, 6)])).all()
+
+
+@needs_core
+def test_word_copy_is_slice_assignment_or_refuses() -> None:
+    """The core's word copy (for Fifo.write_words) against bytearray slice assignment, and
+    its refusals (nothing written) for ranges out of bounds, offsets or sizes not of whole
+    words, a read-only destination and a non-contiguous source."""
+    copy = commands._many_copier()
+    assert copy is not None
+    src = np.arange(40, dtype=np.uint32) * 0x01010101
+    raw = src.tobytes()
+    for doff, soff, n in [(0, 0, 160), (4, 8, 100), (96, 0, 64), (12, 156, 4), (0, 0, 0)]:
+        got, want = bytearray(range(160)), bytearray(range(160))
+        assert copy(got, doff, src, soff, n) == 0
+        want[doff: doff + n] = raw[soff: soff + n]
+        assert got == want
+    for doff, soff, n in [(100, 0, 64), (0, 100, 64), (-4, 0, 4), (0, -4, 4), (0, 0, -4),
+                          (2, 0, 4), (0, 2, 4), (0, 0, 6)]:
+        got = bytearray(160)
+        assert copy(got, doff, src, soff, n) == -1
+        assert got == bytearray(160)
+    assert copy(bytes(160), 0, src, 0, 4) == -1
+    assert copy(bytearray(160), 0, src[::2], 0, 4) == -1
+    assert copy(bytearray(160), 0, "text", 0, 4) == -1

@@ -491,3 +491,64 @@ def test_device_update_fills_past_the_room_last_seen_and_keeps_its_checks():
 
 def mem_next(dev):
     return dev.transport.fifo.read32(FifoReg.NEXT_CMD * 4)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("copier", ["core", "none"])
+@pytest.mark.parametrize("kind", ["array", "flat", "bytes", "strided"])
+def test_write_words_short_path_at_every_offset_near_max(profile, copier, kind, monkeypatch):
+    """write_words's short path (mapped FIFO, no listener), with the compiled word copy and
+    without it, for an encode_many array, its 1-D words, its bytes and a non-contiguous view
+    (the general path): at each offset near MAX the words land at NEXT_CMD, split MAX -> MIN
+    where they do not fit (ring arithmetic written here, bytes from numpy's tobytes), NEXT_CMD
+    moves past them, RESERVED is 0 again, and the drained fills draw what numpy draws."""
+    if copier == "none":
+        monkeypatch.setattr(commands, "_MANY_COPY", [None])
+    elif commands._many_copier() is None:
+        pytest.skip("no compiled core (SVGA_NATIVE=0 or no C compiler)")
+    dev = make(profile)
+    fifo, mem = dev.fifo, dev.transport.fifo
+    n = 5
+    xs = np.arange(n, dtype=np.int64) * 3
+    for start in range(fifo.max - 4 * 6 * (n + 1), fifo.max, 4):
+        fifo.restart_at(start)
+        colors = (np.arange(n, dtype=np.int64) * 0x010203 + start) & 0xFFFFFF
+        arr = commands.encode_many("RECT_FILL", color=colors, x=xs, y=start % 7, width=2, height=3)
+        blob = arr.tobytes()
+        data = {"array": arr, "flat": arr.reshape(-1), "bytes": blob,
+                "strided": np.repeat(arr, 2, axis=0)[::2]}[kind]
+        assert fifo.write_words(data) == len(blob)
+        first = min(len(blob), fifo.max - start)
+        assert mem.read(start, first) + mem.read(fifo.min, len(blob) - first) == blob
+        want = start + len(blob)
+        want = want if want < fifo.max else fifo.min + want - fifo.max
+        assert mem.read32(FifoReg.NEXT_CMD * 4) == want == fifo.next_offset
+        if profile == "vmware":
+            assert mem.read32(FifoReg.RESERVED * 4) == 0
+        before = pixels(dev)
+        dev.sync()
+        assert mem.read32(FifoReg.STOP * 4) == want
+        expect = before
+        for c, x in zip(colors, xs, strict=True):
+            expect[start % 7: start % 7 + 3, x: x + 2] = c
+        assert (pixels(dev) == expect).all()
+
+
+def test_write_words_short_path_keeps_its_checks():
+    """The short path leaves every other case to the general code: a reservation open, a
+    ring without the room (STOP re-read, waits), words that are not uint32."""
+    dev = make("qemu")
+    fifo = dev.fifo
+    arr = commands.encode_many("RECT_FILL", color=np.arange(4), x=0, y=0, width=1, height=1)
+    before = fifo.next_offset
+    fifo.reserve(8)
+    with pytest.raises(ProtocolError, match="before the previous commit"):
+        fifo.write_words(arr)
+    fifo.commit(0)
+    assert mem_next(dev) == fifo.next_offset == before
+    with pytest.raises(ProtocolError, match="uint32 words"):
+        fifo.write_words(arr.astype(np.int64))
+    big = np.concatenate([arr] * (fifo.ring_bytes // arr.nbytes * 3))
+    assert fifo.write_words(big) == big.nbytes
+    dev.sync()
+    assert mem_next(dev) == dev.transport.fifo.read32(FifoReg.STOP * 4) == fifo.next_offset
