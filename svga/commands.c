@@ -294,8 +294,8 @@ static PyObject *many(PyObject *self, PyObject *args)
  * writable buffer dst at dst_offset, 32 bits at a time, and 0; -1 (nothing copied) where the
  * buffers are not C-contiguous, a range is out of bounds, or an offset, the size or an address
  * is not a multiple of 4. A word loop, not memcpy: glibc's memcpy of a few kilobytes is
- * `rep movsb`, which TCG runs a byte at a time (bench/c/guest2d.c found the word loop the
- * faster in the guest, and uses it); `volatile` keeps the compiler from making the loop a memcpy call again. */
+ * `rep movsb`, which TCG runs a byte at a time (docs/lab.md 'The guest benchmark': the word loop
+ * measured faster in the guest); `volatile` keeps the compiler from making the loop a memcpy call again. */
 static PyObject *copy(PyObject *self, PyObject *args)
 {
     PyObject *dst, *src;

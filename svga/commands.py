@@ -568,7 +568,7 @@ _MANY_COPY: list[Callable[..., int] | None] = []
 """The compiled core's word copy, once looked for (None: none):
 ``copy(dst, dst_offset, src, src_offset, nbytes)`` copies 32 bits at a time and gives 0, or -1
 (nothing copied) for buffers or ranges it does not take. For Fifo.write_words: glibc's memcpy of
-a batch is ``rep movsb``, which TCG runs a byte at a time (issue 19; bench/c/guest2d.c)."""
+a batch is slower in a TCG guest than a word loop (docs/lab.md 'The guest benchmark')."""
 _MANY_U4 = np.dtype("<u4")
 """The dtype of encode_many's arrays (the one object numpy hands out for it), which
 Fifo.write_words's short path tests for by identity."""

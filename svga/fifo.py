@@ -774,7 +774,7 @@ class Fifo:
         # encode_many array), or bytes, fitting the room last seen, no listener: the copy (two
         # at the wrap) and one NEXT_CMD update, with RESERVED around them, as below. An array
         # goes in through the compiled core's word copy where it loaded: glibc's memcpy of a
-        # batch is `rep movsb`, which TCG runs a byte at a time (svga/commands.py _MANY_COPY).
+        # batch is slower under TCG than a word loop (docs/lab.md 'The guest benchmark').
         b = self._b
         if b is not None and self.listener is None and self._reserved is None:
             if type(words) is np.ndarray:
