@@ -372,7 +372,8 @@ class Device:
 
     def _update_writer(self) -> Any:
         """For :meth:`update`, made once (the FIFO object never changes): ``put(x, y, w, h)``
-        writes the UPDATE in place and returns True when the FIFO is mapped, has no commit
+        writes the UPDATE in place and returns True when the device has no extended FIFO (QEMU),
+        the FIFO is mapped, has no commit
         listener, no open reservation and no FIFO_CAP_RESERVE, and the room up to MAX (or STOP)
         last seen holds the command contiguously, keeping one dword free; else it writes nothing
         (or, on a value the layout cannot pack, only bytes past NEXT_CMD) and returns False. The
@@ -381,7 +382,11 @@ class Device:
         fifo = self.fifo
         b, w = fifo._b, fifo._w
         codec = commands.codec(_UPDATE)
-        if b is None or w is None:
+        # Without FIFO_CAP_RESERVE the kit commits a word at a time, since a device need keep
+        # only STOP..NEXT_CMD (docs/qemu-7.2.md 'Reserve and commit'); QEMU (the device without
+        # the extended FIFO) only reads its FIFO and needs the whole command first. So the
+        # one-store writer is for that device; elsewhere the general path follows the kit.
+        if b is None or w is None or self._extended:
             def never(x: int, y: int, width: int, height: int) -> bool:
                 return False
             return never
