@@ -206,13 +206,7 @@ class FastPath:
                 k = done % cap
                 kept = buf[k:].tobytes() + buf[:k].tobytes()
             damage.extend(_RECT.iter_unpack(kept))  # (x, y, w, h) tuples of ints, as run() appends
-            counts = st.counts
-            if n_update:
-                counts["UPDATE"] += n_update
-            if n_fill:
-                counts["RECT_FILL"] += n_fill
-            if n_copy:
-                counts["RECT_COPY"] += n_copy
+            _count(st.counts, n_update, n_fill, n_copy)
         return p, done, bool(at_end)
 
     def run(self, words: list[int], p: int, room: int) -> tuple[int, int, bool]:
@@ -295,15 +289,18 @@ class FastPath:
                 p = q
                 done += 1
         finally:
-            counts = st.counts
-            n_update = done - n_fill - n_copy
-            if n_update:
-                counts["UPDATE"] += n_update
-            if n_fill:
-                counts["RECT_FILL"] += n_fill
-            if n_copy:
-                counts["RECT_COPY"] += n_copy
+            _count(st.counts, done - n_fill - n_copy, n_fill, n_copy)
         return p, done, at_end
+
+
+def _count(counts: dict[str, int], n_update: int, n_fill: int, n_copy: int) -> None:
+    """Add one run's executed commands by kind to the model's counts (both paths)."""
+    if n_update:
+        counts["UPDATE"] += n_update
+    if n_fill:
+        counts["RECT_FILL"] += n_fill
+    if n_copy:
+        counts["RECT_COPY"] += n_copy
 
 
 def _lies_in(size: int, base: int, stride: int, width: int, height: int) -> bool:

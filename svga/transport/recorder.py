@@ -682,18 +682,12 @@ class RecordingTransport(Transport):
             key = data[:4] if cls is bytes else data[:4].tobytes()
             n = _FIXED_BYTES.get(key)
             size = len(data) if cls is bytes else data.nbytes
-            if n == size:
-                # One whole command of a fixed size, no pixels under it: its record as it is
-                # (one append, so a signal's flush never finds half a record).
-                chunks = self._chunks
-                buf = chunks.buf
-                buf += _HEADS[size >> 2] + data
-                self._commands_in_frame = True
-                if len(buf) >= chunks.room:
-                    chunks.close_chunk()
-                return
-            if n is None and _UPDATE_BYTES.get(key) == size:
-                self._update_pixels(*_RECT.unpack_from(data, 4))
+            update = n is None and _UPDATE_BYTES.get(key) == size
+            if n == size or update:
+                # One whole command of a fixed size (an UPDATE after the pixels under it): its
+                # record as it is (one append, so a signal's flush never finds half a record).
+                if update:
+                    self._update_pixels(*_RECT.unpack_from(data, 4))
                 chunks = self._chunks
                 buf = chunks.buf
                 buf += _HEADS[size >> 2] + data
