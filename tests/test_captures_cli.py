@@ -93,10 +93,11 @@ def test_bench_quick_plan_reports_every_row():
     from bench import captures as bench
 
     r = bench.run("quick", qemu=False)
-    for key in ("record_demo", "record_stress", "replay_model", "parse"):
+    for key in ("record_demo_command", "record_demo", "record_stress", "replay_model", "parse"):
         assert all(v > 0 for k, v in r[key].items() if k != "overhead_pct"), key
     table = bench.table(r)
-    assert table.count("\n| ") == 5 and "cmd/s" in table and "lines/s" in table
+    assert table.count("\n| ") == 6 and "cmd/s" in table and "lines/s" in table
+    assert "whole command" in table
 
 
 def test_svga_check_reads_captures_in_both_forms(tmp_path):

@@ -40,7 +40,7 @@ def trim(capture: Capture, lo: int, hi: int, name: str = "<trim>") -> Capture:
     start = spans[0][0]
     key = keyframe(before, capture.header, Position(name, line=0))
     head = [StreamItem(Position(name, line=0), Frame(start))]
-    header = Header(**{**capture.header.__dict__, "start_mode": (0, 0, 0)})
+    header = capture.header.replace(start_mode=(0, 0, 0))
     return Capture(header, head + key + kept)
 
 

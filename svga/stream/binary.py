@@ -26,6 +26,7 @@ import numpy as np
 from svga.commands import Command, decode
 from svga.errors import ProtocolError
 from svga.stream.capture import (
+    DEFAULT_PIXEL_LIMIT,
     DEVICE_KINDS,
     FORMAT_VERSION,
     PROFILE_NAMES,
@@ -37,9 +38,10 @@ from svga.stream.capture import (
     Pixels,
     RegWrite,
     Time,
+    _Bad,
+    inflate,
 )
 from svga.stream.items import CursorMove, Mode, Position, Raw, Refresh, StreamItem, Sync
-from svga.stream.text import DEFAULT_PIXEL_LIMIT, _Bad, inflate
 
 MAGIC = b"SVGACAP\x00"
 HEADER = struct.Struct("<8sHHBBHIIIIIIIIIIQ")

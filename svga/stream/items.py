@@ -21,24 +21,27 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 
 from svga.commands import BY_ID, Command, decode
 from svga.errors import IncompleteCommand, ProtocolError, SVGAError, UnknownCommand
+from svga.stream.value import Value, init
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(Value):
     """Where an item comes from: ``source`` (a file name) and a 1-based ``line`` of a
     script, or a byte ``offset`` into binary FIFO words. Prints as ``FILE:LINE`` or
     ``FILE@OFFSET``."""
 
+    __slots__ = ("source", "line", "offset")
     source: str
-    line: int | None = None
-    offset: int | None = None
+    line: int | None
+    offset: int | None
+
+    def __init__(self, source: str, line: int | None = None, offset: int | None = None) -> None:
+        init(self, source, line, offset)
 
     def __str__(self) -> str:
         if self.line is not None:
@@ -52,77 +55,97 @@ class Position:
         binary input; the same line in a script."""
         if self.offset is None or index == 0:
             return self
-        return replace(self, offset=self.offset + 4 * index)
+        return Position(self.source, self.line, self.offset + 4 * index)
 
     def sort_key(self) -> tuple[str, int]:
         return self.source, self.line if self.line is not None else self.offset or 0
 
 
-# -- events a stream is made of ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Raw:
+# -- events a stream is made of (immutable values: svga/stream/value.py) -------------------------
+class Raw(Value):
     """FIFO words written as they are (little-endian 32-bit values)."""
 
+    __slots__ = ("words",)
     words: tuple[int, ...]
 
+    def __init__(self, words: tuple[int, ...]) -> None:
+        init(self, words)
 
-@dataclass(frozen=True)
-class Mode:
+
+class Mode(Value):
     """A mode set: WIDTH, HEIGHT and BITS_PER_PIXEL register writes."""
 
+    __slots__ = ("width", "height", "bpp")
     width: int
     height: int
-    bpp: int = 32
+    bpp: int
+
+    def __init__(self, width: int, height: int, bpp: int = 32) -> None:
+        init(self, width, height, bpp)
 
 
-@dataclass(frozen=True)
-class Sync:
+class Sync(Value):
     """A SYNC register write: the device runs the FIFO now."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class Refresh:
+
+class Refresh(Value):
     """A display refresh (a screendump, a UI redraw)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class CursorMove:
+
+class CursorMove(Value):
     """CURSOR_X/CURSOR_Y register writes, then CURSOR_ON (1 = show, 0 = hide) unless
     ``show`` is None."""
 
+    __slots__ = ("x", "y", "show")
     x: int
     y: int
-    show: bool | None = None
+    show: bool | None
+
+    def __init__(self, x: int, y: int, show: bool | None = None) -> None:
+        init(self, x, y, show)
 
 
 # -- what normalize() makes of words the command table cannot decode ----------------------------
-@dataclass(frozen=True)
-class Unknown:
+class Unknown(Value):
     """A word that is no command id of the table (0 is INVALID_CMD). Its length is unknown,
     so ``nwords`` covers it and what was skipped with it: a run of zero words, or an
     unknown id and the words after it up to the next item."""
 
+    __slots__ = ("cmd_id", "nwords")
     cmd_id: int
-    nwords: int = 1
+    nwords: int
+
+    def __init__(self, cmd_id: int, nwords: int = 1) -> None:
+        init(self, cmd_id, nwords)
 
 
-@dataclass(frozen=True)
-class Truncated:
+class Truncated(Value):
     """The stream ends inside a command: ``needed`` words, only ``available`` there."""
 
+    __slots__ = ("name", "needed", "available")
     name: str
     needed: int
     available: int
 
+    def __init__(self, name: str, needed: int, available: int) -> None:
+        init(self, name, needed, available)
 
-@dataclass(frozen=True)
-class Undecodable:
+
+class Undecodable(Value):
     """A command whose length the table cannot give (a tail size out of range); the
     ``nwords`` words from it to the end are not decoded."""
 
+    __slots__ = ("name", "reason", "nwords")
     name: str
     reason: str
     nwords: int
+
+    def __init__(self, name: str, reason: str, nwords: int) -> None:
+        init(self, name, reason, nwords)
 
 
 DEVICE_EVENTS = (Mode, Sync, Refresh, CursorMove)

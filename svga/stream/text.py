@@ -32,6 +32,7 @@ from svga import pixels as px
 from svga.errors import ProtocolError
 from svga.registers import FifoReg, Reg
 from svga.stream.capture import (
+    DEFAULT_PIXEL_LIMIT,
     DEVICE_KINDS,
     FORMAT_VERSION,
     PROFILE_NAMES,
@@ -43,20 +44,16 @@ from svga.stream.capture import (
     Pixels,
     RegWrite,
     Time,
+    _Bad,
     fifo_reg_name,
+    inflate,
     reg_name,
 )
 from svga.stream.items import Event, Position, StreamItem
 from svga.stream.script import _LineError, format_event, parse_line
 
-DEFAULT_PIXEL_LIMIT = 64 << 20
-"""Largest pixel rectangle (bytes) a capture without a header's VRAM size may hold."""
 CAPTURE_WORDS = ("capture", "frame", "time", "reg", "fiforeg", "pixels")
 _WXH = re.compile(r"(\d+)x(\d+)(?:x(\d+))?")
-
-
-class _Bad(Exception):
-    """What is wrong with one line (the caller adds where)."""
 
 
 def parse_capture(text: str, name: str = "<capture>", base_dir: str | Path | None = None) -> Capture:
@@ -160,21 +157,6 @@ def _pixels(args: list[str], folder: Path, limit: int) -> Pixels:
     else:
         data = _png(value, folder, w, h)
     return Pixels(x, y, w, h, data, key)
-
-
-def inflate(packed: bytes, size: int, what: str) -> bytes:
-    """zlib data that must inflate to exactly ``size`` bytes; never more is produced (a
-    decompression bomb stops at ``size + 1``)."""
-    d = zlib.decompressobj()
-    try:
-        out = d.decompress(packed, size + 1)
-    except zlib.error as e:
-        raise _Bad(f"{what} is not zlib data ({e})") from None
-    if len(out) > size or d.unconsumed_tail:
-        raise _Bad(f"{what} inflates to more than the {size} bytes of its rectangle")
-    if not d.eof or len(out) != size:
-        raise _Bad(f"{what} inflates to {len(out)} bytes, not the {size} of its rectangle")
-    return out
 
 
 def _png(value: str, folder: Path, w: int, h: int) -> bytes:
