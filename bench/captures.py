@@ -55,6 +55,7 @@ from svga.captures.replay import Player, model_device, replay  # noqa: E402
 from svga.commands import Command  # noqa: E402
 from svga.device import Device, open_device  # noqa: E402
 from svga.model import ModelTransport  # noqa: E402
+from svga.stream.binary import read_capture  # noqa: E402
 from svga.stream.capture import Pixels  # noqa: E402
 from svga.stream.script import parse_script  # noqa: E402
 from svga.stream.text import format_capture_event, parse_capture  # noqa: E402
@@ -129,8 +130,6 @@ def bench_record_demo(plan: dict, tmp: Path) -> dict:
 
     want = plain()
     assert (want == recorded()).all()
-    from svga.stream.binary import read_capture
-
     with model_device("vmware") as dev:
         cap = read_capture(tmp / "demo.svgacap")
         player = Player(dev)
@@ -157,13 +156,7 @@ def bench_record_demo_command(plan: dict, tmp: Path) -> dict:
 
     run(base)
     run([*base, "--record", cap])  # warm-up: page cache and bytecode
-    with model_device("vmware") as dev:
-        from svga.stream.binary import read_capture
-
-        recorded = read_capture(cap)
-        player = Player(dev)
-        replay(recorded.items, player, recorded.header)
-        shown = player.screen()
+    shown = _replay(model_device("vmware"), read_capture(cap))
     from PIL import Image
 
     assert (np.asarray(Image.open(png).convert("RGB")) == shown).all(), "the replayed demo differs"
