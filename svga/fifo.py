@@ -143,6 +143,17 @@ class Fifo:
     before the first of its NEXT_CMD writes, when none of those words is in FIFO memory yet (a
     recorder keeps the words it is handed and has no use for one call a word). Every other
     commit reaches it as above.
+
+    **Ring reader.** A transport with a method ``fifo_ring_reader()`` (a recorder,
+    svga/transport/recorder.py) may read the committed words out of a mapped ring itself instead
+    of listening: where the FIFO memory is mapped and no listener is passed, the FIFO calls it
+    once; if it returns a function, no listener is set (every fast path runs) and the FIFO
+    calls that function at the start of :meth:`sync`, before it reads STOP from the mapped
+    words. Every other read of STOP goes through the memory's ``read32`` and every register
+    access through the transport's ports, where the transport reads the ring first. This
+    driver writes over ring space only once a STOP it read says the device is past it, so the
+    words are read before they can be overwritten (docs/capture-format.md 'What a recording
+    holds').
     """
 
     def __init__(self, regs: RegisterFile, mem: Memory, caps: Cap, mem_regs: int = 0,
@@ -180,10 +191,16 @@ class Fifo:
         self._offers: dict[object, bool] = {}
         self.offers_epoch = 0
         """Counts the :meth:`init` calls: what :meth:`offers` answers changes only then."""
-        if listener is None and transport is not None:
-            listener = getattr(transport, "fifo_commit_listener", None)
-        self.listener: CommitListener | None = listener
         self._b, self._w = _word_views(mem)
+        # A transport that reads the ring itself (a recorder: 'Ring reader' above) gets the
+        # reading handed over where the FIFO is mapped; otherwise it may listen to commits.
+        self._ring_reader: Callable[[], None] | None = None
+        if listener is None and transport is not None:
+            opener = getattr(transport, "fifo_ring_reader", None) if self._w is not None else None
+            self._ring_reader = opener() if callable(opener) else None
+            if self._ring_reader is None:
+                listener = getattr(transport, "fifo_commit_listener", None)
+        self.listener: CommitListener | None = listener
         self._flush: Callable[[], None] | None = \
             None if type(mem).flush is Memory.flush else mem.flush
         self._pw: Callable[[int, int], None] | None = None
@@ -906,6 +923,9 @@ class Fifo:
         # which is ever undone), so finding them is the whole test for the inlined loop.
         # STOP reaching NEXT_CMD, which was checked to be in the ring, consumed exactly what
         # was pending (no overrun): the health checks and the stall count run only otherwise.
+        reader = self._ring_reader
+        if reader is not None:
+            reader()  # before STOP is read below (see 'Ring reader')
         try:
             key, w, step, poll, ring_words = self._sync_ops  # type: ignore[has-type]
             if key is not (self._rr or self._pr):

@@ -25,15 +25,20 @@ runs it after installing).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import os
-import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+# The C module behind hashlib's SHA-256, without importing hashlib and OpenSSL (3 ms of every
+# command's start-up; docs/native.md 'Building'): _sha256 up to Python 3.11, _sha2 from 3.12.
+try:
+    from _sha256 import sha256  # type: ignore[import-not-found]
+except ImportError:
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,no-redef]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[no-redef]
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +73,24 @@ def cache_dir() -> Path:
 
 def compiler() -> str | None:
     """The C compiler to use, or None when the machine has none."""
+    import shutil  # here: only a build needs it (start-up, see the module's imports)
+
     cc = os.environ.get("CC", "cc")
     return shutil.which(cc) or (shutil.which("gcc") if "CC" not in os.environ else None)
 
 
 def library_path(source: Path) -> Path:
     """The cached library's path for ``source`` (whether built yet or not)."""
-    digest = hashlib.sha256()
+    digest = sha256()
     digest.update(source.read_bytes())
     digest.update(" ".join(FLAGS).encode())
-    digest.update(f"{platform.machine()} {sys.platform}".encode())
+    digest.update(f"{os.uname().machine} {sys.platform}".encode())
     return cache_dir() / f"{source.stem}-{digest.hexdigest()[:16]}.so"
 
 
 def _writable(folder: Path) -> Path:
+    import tempfile
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if os.access(folder, os.W_OK):
@@ -102,6 +111,9 @@ def build(source: Path) -> Path:
     cc = compiler()
     if cc is None:
         raise NativeError(f"no C compiler to build {source.name} (install gcc, or set CC)")
+    import subprocess
+    import tempfile
+
     folder = _writable(target.parent)
     target = folder / target.name
     if target.exists():

@@ -112,10 +112,10 @@ def test_every_commit_path_is_recorded_once_whole(tmp_path):
     events = read_capture(path).events()
     fifo = [e for e in events if type(e).__name__ in ("Command", "Raw")]
     assert [e.encode() for e in fifo[:301]] == [fill, *batch]
-    # Committed a word at a time, but heard whole (the recorder's listener asks for whole
-    # commits, svga/fifo.py): 99 is no command, so its commit is raw, 99 1 2; 2 starts a
-    # RECT_FILL that the commit never completes, so its two words are raw at the end.
-    assert [(type(e).__name__, e.words) for e in fifo[301:]] == [("Raw", (99, 1, 2)), ("Raw", (2, 0xFF))]
+    # The model's FIFO is mapped, so the recorder reads the ring itself (svga/fifo.py 'Ring
+    # reader'), here once, at the close: 99 is no command, so everything read with it is raw,
+    # 99 1 2 and the two words of the unfinished RECT_FILL after it.
+    assert [(type(e).__name__, e.words) for e in fifo[301:]] == [("Raw", (99, 1, 2, 2, 0xFF))]
     updates = [i for i, e in enumerate(events) if isinstance(e, Command) and e.name == "UPDATE"]
     assert all(isinstance(events[i - 1], Pixels) for i in updates)
 
@@ -223,7 +223,9 @@ def test_a_crash_loses_at_most_the_last_chunk(tmp_path):
 def test_one_colour_rectangles_are_a_few_bytes_of_deflate(tmp_path):
     # A screen just set (VRAM zero: the keyframe) and a full-screen UPDATE of one colour: each
     # record's zlib data is what zlib itself inflates to those pixels (zlib and numpy the
-    # oracles), in a few hundredths of the stored size.
+    # oracles), in a few hundredths of the stored size. A sync after each UPDATE: the pixels
+    # under an UPDATE are read with it out of the ring, at the next register access at the
+    # latest (docs/capture-format.md 'What a recording holds'), and the CPU draws over them.
     import zlib
 
     from svga.stream import binary
@@ -233,8 +235,10 @@ def test_one_colour_rectangles_are_a_few_bytes_of_deflate(tmp_path):
         dev.set_mode(640, 480)
         dev.framebuffer[:] = 0x00C0FFEE
         dev.update()
+        dev.sync()
         dev.framebuffer[100:300, 50:450] = 0x123456
         dev.update(50, 100, 400, 200)  # one colour, not the whole screen
+        dev.sync()
         dev.framebuffer[0, 0] = 0x00ABCDEF
         dev.update()  # one pixel differs: stored blocks again
     data = path.read_bytes()

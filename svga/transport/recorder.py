@@ -13,25 +13,34 @@ holds'):
 - register writes: WIDTH, HEIGHT, BITS_PER_PIXEL written in a row become ``mode``; CURSOR_X,
   CURSOR_Y, CURSOR_ON in a row become ``cursor``; a SYNC write of 1 is ``sync``; every other
   write is ``reg``;
-- FIFO commands as committed: the words each commit hands over (svga/fifo.py, the commit
-  listener) are decoded with the command table; a command split over several commits is
-  recorded once it is whole; words the table cannot decode are ``raw`` (an unknown id: the rest
-  of its commit). The ring pointers are the driver's bookkeeping and are not recorded; other
-  FIFO register writes (cursor bypass 3) are ``fiforeg``;
-- before each UPDATE, the framebuffer rectangle under it, read from VRAM at that moment; a
-  keyframe of the whole screen at the start (when the device is already in a mode) and at each
-  mode change (the first ENABLE after it);
+- FIFO commands as committed: the words the driver committed, read out of the ring (a mapped
+  FIFO: model, pci) or handed over at each commit (qtest: svga/fifo.py, the commit listener),
+  are decoded with the command table; a command split over several commits is recorded once it
+  is whole; words the table cannot decode are ``raw`` (an unknown id: everything read with it).
+  The ring pointers are the driver's bookkeeping and are not recorded; other FIFO register
+  writes (cursor bypass 3) are ``fiforeg``;
+- before each UPDATE, the framebuffer rectangle under it, read from VRAM when the UPDATE is
+  read (out of the ring: before the driver's next register access at the latest); a keyframe
+  of the whole screen at the start (when the device is already in a mode) and at each mode
+  change (the first ENABLE after it);
 - a frame marker and a timestamp at the start and after each SYNC that follows commands.
 
-How it stays cheap (docs/capture-format.md 'What a recording holds'): the driver's FIFO writer
-hands every commit to :meth:`RecordingTransport.fifo_commit_listener`, so FIFO memory is not
-watched word by word, and the listener asks for whole commits (``whole_commits``: one call per
-command even where the kit commits a word at a time); a commit holding one command of a fixed
-size is copied straight into the chunk being filled as its record (one dict look-up for its
-length), anything else is cut into commands by the command table's lengths (decoded only for
-the commands whose length depends on their fields), without making a Command object; register
-writes take one comparison on their way. Pixels under an UPDATE are copied out of VRAM at that
-moment, through a view of the mode's rows kept until the layout changes; a large rectangle of
+How it stays cheap (docs/capture-format.md 'What a recording holds'): on a mapped FIFO the
+driver's FIFO hands the reading of the ring to the recorder (svga/fifo.py 'Ring reader'), so
+the driver's own fast paths and compiled cores run as without a recording and a commit costs
+the recorder nothing; the words committed since the last read are read at the driver's next
+port write, read of STOP or sync (and at a flush), which is before the driver can write over
+them. Elsewhere the driver's FIFO writer hands every commit to
+:meth:`RecordingTransport.fifo_commit_listener`, asking for whole commits (``whole_commits``:
+one call per command even where the kit commits a word at a time). Either way the words are
+cut into commands by a compiled splitter (svga/transport/recorder.c, beside its Python twin
+:meth:`RecordingTransport._commands`), which writes the records of fixed-size commands, and
+of UPDATEs with the pixels under them, straight into the chunk being filled; a lone command
+of a fixed size is copied in by the Python code (one dict look-up for its length), and the
+rest is cut by the command table's lengths (decoded only for the commands whose length
+depends on their fields), without making a Command object; register writes take one
+comparison on their way. Pixels under an UPDATE are copied out of VRAM through a view of the
+mode's rows kept until the layout changes; a large rectangle of
 one colour (a screen just cleared) is written as a few bytes of deflate instead; large ones are
 laid out on a worker thread (one per process, kept), which also takes the checksums, writes the
 full chunks and, first, cuts an old file at the path down to the header, so the driver waits
@@ -48,12 +57,14 @@ import os
 import signal
 import stat
 import struct
+import sys
 import time
 import weakref
 import zlib
 from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -97,6 +108,56 @@ _SOLID_MIN = 1 << 16
 """Pixel bytes from which a rectangle is first checked for being one colour (below, its stored
 blocks cost less than the check and the deflate bits)."""
 _OPEN: weakref.WeakSet[RecordingTransport] = weakref.WeakSet()
+_STOP_OFFSET = 4 * int(FifoReg.STOP)
+_NEXT_WORD = int(FifoReg.NEXT_CMD)
+
+
+# -- the compiled splitter (svga/transport/recorder.c; docs/native.md) ----------------------------
+_STAGE_BYTES = binary.CHUNK_TARGET + (1 << 17)
+"""The splitter's output buffer: a chunk's worth, and the largest record it writes after the
+chunk is nearly full (an UPDATE with 65535 bytes of pixels)."""
+_CORE_MIN = 64
+"""Bytes of committed words from which the compiled splitter is called (below, one command or
+two: the Python code's one-command branch costs less than the call)."""
+_core: list[Any] = []
+
+
+def _table() -> np.ndarray:
+    """What the compiled splitter may record alone, by command id: the words of a command of a
+    fixed size (negative for an UPDATE: its pixels go first), 0 for the rest (unknown ids, sizes
+    that depend on fields: the Python code)."""
+    table = np.zeros(256, np.int32)
+    for c in set(CODECS.values()):
+        if c.fixed and 0 < c.nwords < 64 and 0 <= c.id < 256:
+            table[c.id] = -c.nwords if c.id in _UPDATES else c.nwords
+    return table
+
+
+def _splitter() -> Any:
+    """The compiled splitter as a ctypes function, or None (SVGA_NATIVE=0, no compiler, a
+    big-endian machine: the Python code records everything)."""
+    if _core:
+        return _core[0]
+    fn = None
+    if sys.byteorder == "little":
+        from svga import native
+
+        lib = native.load(Path(__file__).with_suffix(".c"))
+        if lib is not None:
+            fn = bind(lib)
+    _core.append(fn)
+    return fn
+
+
+def bind(lib: Any) -> Any:
+    """The splitter of a loaded library (a ctypes.CDLL of recorder.c), its arguments typed."""
+    import ctypes
+
+    fn = lib.svga_rec_split
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    fn.argtypes = [ptr, i64, ptr, i64, i64, ptr, i64, ptr, i64, i64, i64, i64, i64, ptr]
+    fn.restype = i64
+    return fn
 
 
 def _profile_of(inner: Transport, caps: int) -> str:
@@ -120,11 +181,16 @@ class _FifoRegisters(Memory):
         self.owner = owner
         self._mapped = inner.array()
         self.min = 16  # FIFO registers lie below MIN (the first four at least)
+        self.max = inner.size
 
     def read(self, offset: int, length: int) -> bytes:
         return self.inner.read(offset, length)
 
     def read32(self, offset: int) -> int:
+        if offset == _STOP_OFFSET:
+            # The driver frees ring space only from a STOP it read (svga/fifo.py 'Ring reader'):
+            # what it committed is read out of the ring first.
+            self.owner.drain_ring()
         return self.inner.read32(offset)
 
     def array(self) -> np.ndarray | None:
@@ -149,8 +215,10 @@ class _FifoRegisters(Memory):
     def _register(self, reg: int, value: int) -> None:
         if reg == FifoReg.MIN:
             self.min = max(value, 16)
+        elif reg == FifoReg.MAX:
+            self.max = min(value, self.size)
         elif reg == FifoReg.STOP:
-            self.owner.restart()  # only a driver laying out the ring writes STOP
+            self.owner.restart(value)  # only a driver laying out the ring writes STOP
         elif reg not in _UNRECORDED_FIFO_REGS:
             self.owner.emit(FifoRegEvent(reg, value))
 
@@ -511,6 +579,21 @@ def _resolved(parts: list[Part]) -> list[bytes | bytearray | memoryview | np.nda
     return [p.result() if isinstance(p, Future) else p for p in parts]
 
 
+class _Stage:
+    """The compiled splitter's buffers: its output, the command table, its two results."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self.out = np.empty(_STAGE_BYTES, np.uint8)
+        self.view = memoryview(self.out)
+        self.addr = self.out.ctypes.data
+        self.table = _table()
+        self.table_addr = self.table.ctypes.data
+        self.result = (ctypes.c_int64 * 2)()
+        self.result_addr = ctypes.addressof(self.result)
+
+
 class RecordingTransport(Transport):
     """``inner`` as the driver sees it, with every write recorded into ``path`` (a ``.svgacap``)
     or handed to ``sink(event)`` (in memory; :attr:`header` is set once the device is
@@ -544,6 +627,18 @@ class RecordingTransport(Transport):
         self._t0 = time.monotonic()
         self.config_done = bool(self._inner_reg(Reg.CONFIG_DONE))
         self.fifo = _FifoRegisters(inner.fifo, self)
+        # The ring as mapped memory, read by the recorder itself once the driver's FIFO hands the
+        # reading over (fifo_ring_reader); else every commit comes through the commit listener.
+        ring = self.fifo.array()
+        self._ring_b: memoryview | None = None
+        if ring is not None and ring.dtype == np.uint8 and ring.ndim == 1 and ring.flags.c_contiguous:
+            self._ring_b = memoryview(ring)[: len(ring) // 4 * 4]  # type: ignore[arg-type]
+        self._ring_w: Any = None  # its words, once reading it is handed over
+        self._ring_addr = 0
+        self._ring_at = 0  # the FIFO offset the ring was read up to
+        self._split_fn = _splitter() if level == 0 else None
+        self._stage: _Stage | None = None
+        self._vram_addr = self._vram_array.ctypes.data if self._vram_array is not None else 0
         enabled = self._inner_reg(Reg.ENABLE)
         self._start = (self._inner_reg(Reg.WIDTH), self._inner_reg(Reg.HEIGHT),
                        self._inner_reg(Reg.BITS_PER_PIXEL)) if enabled else (0, 0, 0)
@@ -575,6 +670,9 @@ class RecordingTransport(Transport):
         return self.inner.port_read(offset)
 
     def port_write(self, offset: int, value: int) -> None:
+        w = self._ring_w
+        if w is not None and w[_NEXT_WORD] != self._ring_at:
+            self.drain_ring()  # commands committed before this access, in order
         self.inner.port_write(offset, value)
         if offset == INDEX_PORT:
             self._index = value & 0xFFFFFFFF
@@ -644,7 +742,10 @@ class RecordingTransport(Transport):
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, ev: object) -> None:
-        """Record an event (register writes half-way through a known pattern go first)."""
+        """Record an event (commands in the ring and register writes half-way through a known
+        pattern go first)."""
+        if self._ring_w is not None:
+            self.drain_ring()
         if self._pend:
             self._flush_regs()
         self._emit(ev)
@@ -672,11 +773,50 @@ class RecordingTransport(Transport):
             assert self.path is not None
             self._chunks.open_file(self.path, header)
 
-    # -- FIFO commits (svga/fifo.py's commit listener) ---------------------------------------
-    def fifo_commit_listener(self, data: Any) -> None:
+    # -- FIFO commands: read out of the ring, or handed over at each commit --------------------
+    def fifo_ring_reader(self) -> Callable[[], None] | None:
+        """svga/fifo.py 'Ring reader': where the FIFO is mapped, the recorder reads the words
+        the driver committed out of the ring itself, before every port write, every read of
+        STOP, every sync, and at a flush, instead of hearing each commit; the driver's fast
+        paths and compiled cores then run as they do without a recording. Returns what the
+        driver's FIFO calls before it reads STOP in its sync, or None where the FIFO is not
+        mapped (qtest: the commit listener then)."""
+        if self._ring_b is None:
+            return None
+        if self._ring_w is None:
+            self._ring_w = self._ring_b.cast("I")
+            self._ring_addr = np.frombuffer(self._ring_b, np.uint8).ctypes.data
+            self._ring_at = self._ring_w[_NEXT_WORD]  # what was committed before is not recorded
+        return self.drain_ring
+
+    def drain_ring(self) -> None:
+        """Record the words committed since the ring was last read: from there to NEXT_CMD,
+        across the wrap from MAX to MIN (docs/capture-format.md 'What a recording holds')."""
+        w = self._ring_w
+        if w is None:
+            return
+        nxt, at = w[_NEXT_WORD], self._ring_at
+        if nxt == at:
+            return
+        fifo = self.fifo
+        lo, hi = fifo.min, fifo.max
+        if nxt & 3 or at & 3 or not (lo <= nxt < hi and lo <= at < hi):
+            return  # pointers outside the ring: nothing a device runs (the driver lays it out anew)
+        self._ring_at = nxt
+        if not self.config_done:
+            return
+        b = self._ring_b
+        assert b is not None
+        if at < nxt:
+            self.fifo_commit_listener(b[at: nxt], self._ring_addr + at)
+        else:
+            self.fifo_commit_listener(memoryview(b"".join((b[at: hi], b[lo: nxt]))))
+
+    def fifo_commit_listener(self, data: Any, addr: int = 0) -> None:
         """The words one commit hands over, in FIFO order (all of a command the kit commits a
-        word at a time: ``whole_commits``): every command now whole is recorded, the start of
-        one not yet whole is kept; words the command table cannot decode are recorded raw."""
+        word at a time: ``whole_commits``), or the words read out of the ring (``addr``: where
+        they lie in memory, if known): every command now whole is recorded, the start of one
+        not yet whole is kept; words the command table cannot decode are recorded raw."""
         cls = data.__class__
         if (cls is bytes or cls is memoryview) and not self._carry and not self._pend and self.config_done:
             key = data[:4] if cls is bytes else data[:4].tobytes()
@@ -705,16 +845,27 @@ class RecordingTransport(Transport):
             self._commands(memoryview(carry))
             return
         if self.config_done:
-            self._commands(memoryview(data).cast("B"))
+            self._commands(memoryview(data).cast("B"), addr)
 
-    def _commands(self, words: memoryview) -> None:
-        """Record the commands in committed ``words``; keep the start of one not yet whole."""
+    def _commands(self, words: memoryview, addr: int = 0) -> None:
+        """Record the commands in committed ``words`` (at ``addr`` in memory, if known); keep
+        the start of one not yet whole. The compiled splitter (svga/transport/recorder.c)
+        records the runs it can; this code the rest, and everything without it."""
         if self._pend:
             self._flush_regs()
         chunks = self._chunks
         n = len(words)
         pos = 0
+        split = self._split_fn
+        keep = None
         while pos < n:
+            if split is not None and n - pos >= _CORE_MIN:
+                if not addr:
+                    keep = np.frombuffer(words, np.uint8)  # held while its address is used
+                    addr = keep.ctypes.data
+                pos = self._split(addr, pos, n)
+                if pos >= n:
+                    break
             cid = _U32.unpack_from(words, pos)[0]
             c = CODECS.get(cid)
             if c is None:
@@ -743,14 +894,44 @@ class RecordingTransport(Transport):
                                     words[pos: pos + length]))
             self._commands_in_frame = True
             pos += length
+        del keep
         if len(chunks.buf) >= chunks.room:
             chunks.close_chunk()
 
-    def restart(self) -> None:
-        """The driver lays the ring out again: committed words of an unfinished command are
-        dropped (the device never runs them)."""
+    def _split(self, addr: int, pos: int, n: int) -> int:
+        """The compiled splitter over the words at ``addr`` from byte ``pos`` to ``n``, its
+        records appended to the chunk being filled (closed when full, as the Python code does);
+        returns where it stopped."""
+        st = self._stage
+        if st is None:
+            st = self._stage = _Stage()
+        width, height, pitch, base, rows, usable = self._layout or self._mode_layout()
+        if not usable:
+            width = height = 0  # no pixels recorded (as _update_pixels)
+        rows_addr = self._vram_addr + base if rows is not None else 0
+        chunks, res, core = self._chunks, st.result, self._split_fn
+        while True:
+            limit = max(chunks.room - len(chunks.buf), 1)
+            used = core(addr + pos, n - pos, st.addr, _STAGE_BYTES, limit, st.table_addr, 256, rows_addr,
+                        width, height, pitch, binary.T_CMD, binary.T_PIXELS, st.result_addr)
+            wrote = res[0]
+            if wrote:
+                chunks.buf += st.view[:wrote]
+                self._commands_in_frame = True
+            pos += used
+            if len(chunks.buf) >= chunks.room:
+                chunks.close_chunk()
+            if not used or pos >= n or wrote < limit:
+                return pos
+
+    def restart(self, stop: int | None = None) -> None:
+        """The driver lays the ring out again (STOP written: ``stop``): committed words of an
+        unfinished command are dropped (the device never runs them), and the ring is read from
+        there."""
         self._carry = bytearray()
         self._need = 0
+        if stop is not None:
+            self._ring_at = stop
 
     # -- pixels -----------------------------------------------------------------------------
     def _mode_layout(self) -> tuple[int, int, int, int, np.ndarray | None, bool]:
@@ -824,6 +1005,7 @@ class RecordingTransport(Transport):
     # -- life cycle ---------------------------------------------------------------------------
     def flush(self) -> None:
         """Write every buffered event out as a chunk (the header too, if not yet written)."""
+        self.drain_ring()
         if self._pend:
             self._flush_regs()
         if self.header is None and not self.closed:
@@ -837,6 +1019,7 @@ class RecordingTransport(Transport):
         if self.closed:
             return
         try:
+            self.drain_ring()
             if self._pend:
                 self._flush_regs()
             if self._carry:
@@ -851,6 +1034,7 @@ class RecordingTransport(Transport):
             self.inner.close()
 
     def display_image(self, with_cursor: bool = False) -> np.ndarray | None:
+        self.drain_ring()  # the device may run the FIFO to show it
         return self.inner.display_image(with_cursor)
 
 
