@@ -169,3 +169,23 @@ def test_word_copy_is_slice_assignment_or_refuses() -> None:
     assert copy(bytes(160), 0, src, 0, 4) == -1
     assert copy(bytearray(160), 0, src[::2], 0, 4) == -1
     assert copy(bytearray(160), 0, "text", 0, 4) == -1
+
+
+@needs_core
+def test_word_copy_every_alignment_and_length() -> None:
+    """The word copy against numpy slice assignment for every destination and source offset
+    of 0 to 28 bytes (word-aligned: the 64-bit stores start on an odd word or an even one, the
+    loads at any word) and every length of 0 to 260 bytes (the four-a-turn loop, the one-store
+    loop and the last word, each entered or not)."""
+    copy = commands._many_copier()
+    assert copy is not None
+    src = (np.arange(80, dtype=np.uint32) * 0x9E3779B1 + 7).astype(np.uint32)
+    raw = np.frombuffer(src.tobytes(), np.uint8)
+    for doff in range(0, 32, 4):
+        for soff in range(0, 32, 4):
+            for n in range(0, 264, 4):
+                got = np.full(320, 0xA5, np.uint8)
+                want = got.copy()
+                assert copy(got, doff, src, soff, n) == 0
+                want[doff: doff + n] = raw[soff: soff + n]
+                assert (got == want).all(), (doff, soff, n)
