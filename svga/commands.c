@@ -296,10 +296,10 @@ static PyObject *many(PyObject *self, PyObject *args)
  * buffers are not C-contiguous, a range is out of bounds, or an offset, the size or an address
  * is not a multiple of 4. A loop of 64-bit stores (four a turn; one 32-bit word first when the
  * destination is not 8-aligned, one last when the size is odd in words), not memcpy: glibc's
- * memcpy of a few kilobytes is `rep movsb`, which TCG runs a byte at a time (docs/lab.md 'The
- * guest benchmark': the word loop measured faster in the guest), and 64-bit stores halve both
- * TCG's and the host's work of 32-bit ones (docs/native.md 'The FIFO copy'); `volatile` keeps
- * the compiler from making the loop a memcpy call again. */
+ * memcpy of a few kilobytes is `rep movsb`, which TCG runs a byte at a time
+ * (docs/lab.md 'The guest benchmark': the word loop measured faster in the guest), and 64-bit
+ * stores halve both TCG's and the host's work of 32-bit ones (docs/native.md 'The FIFO copy');
+ * `volatile` keeps the compiler from making the loop a memcpy call again. */
 static PyObject *copy(PyObject *self, PyObject *args)
 {
     PyObject *dst, *src;
