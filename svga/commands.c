@@ -292,7 +292,7 @@ static PyObject *many(PyObject *self, PyObject *args)
 }
 
 /* copy(dst, dst_offset, src, src_offset, nbytes): nbytes of src's bytes from src_offset into the
- * writable buffer dst at dst_offset, 32 bits at a time, and 0; -1 (nothing copied) where the
+ * writable buffer dst at dst_offset, and 0; -1 (nothing copied) where the
  * buffers are not C-contiguous, a range is out of bounds, or an offset, the size or an address
  * is not a multiple of 4. A loop of 64-bit stores (four a turn; one 32-bit word first when the
  * destination is not 8-aligned, one last when the size is odd in words), not memcpy: glibc's
